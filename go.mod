@@ -1,0 +1,3 @@
+module github.com/bascule/bascule
+
+go 1.26

@@ -1,0 +1,86 @@
+package bascule
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps everything a Bascule server knows. Every method that changes replicated data
+// appends the matching Change to the feed in the same transaction, so a peer can never see
+// a write without its change or the reverse. Implementations: sqlite (the embedded default)
+// and postgres (several nodes on one database); storetest holds the suite they all pass.
+type Store interface {
+	KnowledgeStore
+	DialogStore
+	FeedStore
+	// Close waits for pending writes and releases the database.
+	Close() error
+}
+
+// KnowledgeStore holds bots and their knowledge. Versions and update times are assigned by the
+// store on every write.
+type KnowledgeStore interface {
+	Bots(ctx context.Context) ([]Bot, error)
+	Bot(ctx context.Context, id string) (*Bot, error)
+	// KnowledgeBase returns the complete model of a bot (format KnowledgeFormat).
+	KnowledgeBase(ctx context.Context, botID string) (*KnowledgeBase, error)
+	Knowledge(ctx context.Context, botID string, id int64) (*Knowledge, error)
+	PutBot(ctx context.Context, b *Bot) error
+	// DeleteBot removes a bot and its knowledge; its dialogs stay for history.
+	DeleteBot(ctx context.Context, id string) error
+	// PutKnowledge creates (ID 0: a new id is assigned) or replaces an item.
+	PutKnowledge(ctx context.Context, botID string, k *Knowledge) error
+	DeleteKnowledge(ctx context.Context, botID string, id int64) error
+	PutGroup(ctx context.Context, botID string, g *MatchingGroup) error
+	DeleteGroup(ctx context.Context, botID, name, language string) error
+	PutSentence(ctx context.Context, botID string, s *Sentence) error
+	// ReplaceKnowledgeBase makes the stored model of kb.Bot equal to kb, in one transaction.
+	ReplaceKnowledgeBase(ctx context.Context, kb *KnowledgeBase) error
+	// OnKnowledgeChange registers fn, called after a bot's knowledge or settings changed
+	// (a local write, a replicated one, or another node's). Caches use it to invalidate.
+	OnKnowledgeChange(fn func(botID string))
+}
+
+// DialogStore holds dialogs and everything visitors do.
+type DialogStore interface {
+	Dialog(ctx context.Context, id string) (*Dialog, error)
+	// LatestDialog returns the client's most recent dialog with the bot.
+	LatestDialog(ctx context.Context, botID, clientID string) (*Dialog, error)
+	// RecordTalk durably stores one answered question before returning: it creates newDialog
+	// when not nil, assigns in.N after the highest N of the dialog, and moves the dialog's
+	// LastAt. An interaction whose id exists already is not stored twice.
+	RecordTalk(ctx context.Context, newDialog *Dialog, in *Interaction) error
+	// Interactions returns a dialog's interactions in order; with last > 0 only the last ones.
+	Interactions(ctx context.Context, dialogID string, last int) ([]Interaction, error)
+	Dialogs(ctx context.Context, f DialogFilter) ([]Dialog, error)
+	// CountDialogs counts conversations started in [from, to): a dialog that continues
+	// another one after a switch-over is not counted again.
+	CountDialogs(ctx context.Context, botID string, from, to time.Time) (int, error)
+	SetVariable(ctx context.Context, v *Variable) error
+	RecordFeedback(ctx context.Context, f *Feedback) error
+	RecordVisit(ctx context.Context, v *Visit) error
+	// TopKnowledge ranks the knowledge most answered since the given time.
+	TopKnowledge(ctx context.Context, botID, language string, since time.Time, n int) ([]KnowledgeCount, error)
+	// ClientDialogs returns every dialog of a client with a bot (GDPR access).
+	ClientDialogs(ctx context.Context, botID, clientID string) ([]Dialog, error)
+	// EraseClient deletes the client's dialogs started before e.Before, on this server now and
+	// on the peer through the feed, and refuses them if they arrive later (GDPR erasure).
+	EraseClient(ctx context.Context, e *ClientErasure) (int, error)
+}
+
+// FeedStore is the change feed and the cursors of what was applied from peers.
+type FeedStore interface {
+	// ServerID is the id of the server this database belongs to, created with the database.
+	ServerID() string
+	// Changes returns up to limit changes this server originated, with Seq > since, in order.
+	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// LastSeq is the Seq of the newest change this server originated.
+	LastSeq(ctx context.Context) (int64, error)
+	// ChangeSignal returns a channel closed at the next commit that appends to the feed.
+	ChangeSignal() <-chan struct{}
+	// Apply applies changes pulled from the peer origin and stores cursor as the last Seq
+	// applied from it, all in one transaction. Applying a change twice is harmless.
+	Apply(ctx context.Context, origin string, changes []Change, cursor int64) error
+	// Cursor returns the last Seq applied from origin (0 if none).
+	Cursor(ctx context.Context, origin string) (int64, error)
+}
