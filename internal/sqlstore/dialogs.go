@@ -1,0 +1,374 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bascule/bascule"
+)
+
+const dialogColumns = "id, bot_id, client_id, language, space, origin, continues, started_at, last_at, user_url, browser, os"
+
+func scanDialog(sc interface{ Scan(...any) error }) (*bascule.Dialog, error) {
+	var d bascule.Dialog
+	var started, last int64
+	if err := sc.Scan(&d.ID, &d.BotID, &d.ClientID, &d.Language, &d.Space, &d.Origin, &d.Continues,
+		&started, &last, &d.UserURL, &d.Browser, &d.OS); err != nil {
+		return nil, err
+	}
+	d.StartedAt, d.LastAt = bascule.FromMillis(started), bascule.FromMillis(last)
+	return &d, nil
+}
+
+func scanDialogs(rows *sql.Rows) ([]bascule.Dialog, error) {
+	defer rows.Close()
+	var out []bascule.Dialog
+	for rows.Next() {
+		d, err := scanDialog(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *d)
+	}
+	return out, rows.Err()
+}
+
+// Dialog implements bascule.DialogStore.
+func (s *Store) Dialog(ctx context.Context, id string) (*bascule.Dialog, error) {
+	d, err := scanDialog(s.r.QueryRowContext(ctx, s.q("SELECT "+dialogColumns+" FROM dialogs WHERE id = ?"), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bascule.NotFoundf("no dialog %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dialog: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT name, value FROM variables WHERE dialog_id = ?"), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n, v string
+		if err := rows.Scan(&n, &v); err != nil {
+			return nil, err
+		}
+		if d.Variables == nil {
+			d.Variables = map[string]string{}
+		}
+		d.Variables[n] = v
+	}
+	return d, rows.Err()
+}
+
+// LatestDialog implements bascule.DialogStore.
+func (s *Store) LatestDialog(ctx context.Context, botID, clientID string) (*bascule.Dialog, error) {
+	d, err := scanDialog(s.r.QueryRowContext(ctx, s.q("SELECT "+dialogColumns+
+		" FROM dialogs WHERE bot_id = ? AND client_id = ? ORDER BY started_at DESC, id DESC LIMIT 1"), botID, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bascule.NotFoundf("no dialog for client %s", clientID)
+	}
+	return d, err
+}
+
+// RecordTalk implements bascule.DialogStore.
+func (s *Store) RecordTalk(ctx context.Context, newDialog *bascule.Dialog, in *bascule.Interaction) error {
+	return s.write(ctx, func(t *Tx) error {
+		if newDialog != nil {
+			created, err := t.insertDialog(newDialog)
+			if err != nil {
+				return err
+			}
+			if created {
+				if err := t.appendChange(bascule.EntityDialog, newDialog.ID, bascule.OpPut, newDialog); err != nil {
+					return err
+				}
+			}
+		}
+		var n int
+		err := t.queryRow("SELECT n FROM interactions WHERE id = ?", in.ID).Scan(&n)
+		if err == nil {
+			in.N = n // already stored: a retry of the same question
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := t.queryRow("SELECT COALESCE(MAX(n), 0) + 1 FROM interactions WHERE dialog_id = ?", in.DialogID).Scan(&in.N); err != nil {
+			return err
+		}
+		if _, err := t.insertInteraction(in); err != nil {
+			return err
+		}
+		return t.appendChange(bascule.EntityInteraction, in.ID, bascule.OpPut, in)
+	})
+}
+
+// insertDialog stores a dialog unless it exists; it reports whether it was created.
+func (t *Tx) insertDialog(d *bascule.Dialog) (bool, error) {
+	if d.LastAt.Before(d.StartedAt) {
+		d.LastAt = d.StartedAt
+	}
+	n, err := t.execN("INSERT INTO dialogs ("+dialogColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
+		bascule.Millis(d.StartedAt), bascule.Millis(d.LastAt), d.UserURL, d.Browser, d.OS)
+	return n > 0, err
+}
+
+// insertInteraction stores an interaction unless its id exists, and moves the dialog's
+// activity time forward (never back: servers' clocks differ).
+func (t *Tx) insertInteraction(in *bascule.Interaction) (bool, error) {
+	n, err := t.execN("INSERT INTO interactions (id, dialog_id, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer, in.Type,
+		in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return true, t.exec("UPDATE dialogs SET last_at = "+t.s.d.Greatest+"(last_at, ?) WHERE id = ?", bascule.Millis(in.At), in.DialogID)
+}
+
+const interactionColumns = "id, dialog_id, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author"
+
+func scanInteractions(rows *sql.Rows) ([]bascule.Interaction, error) {
+	defer rows.Close()
+	var out []bascule.Interaction
+	for rows.Next() {
+		var in bascule.Interaction
+		var at int64
+		if err := rows.Scan(&in.ID, &in.DialogID, &in.BotID, &in.N, &at, &in.Server, &in.Question, &in.Answer,
+			&in.Type, &in.KnowledgeID, &in.Score, &in.Language, &in.Space, &in.From); err != nil {
+			return nil, err
+		}
+		in.At = bascule.FromMillis(at)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// Interactions implements bascule.DialogStore. Order is by N, then time, then id: two servers
+// that both appended while cut off from each other end up with the same order.
+func (s *Store) Interactions(ctx context.Context, dialogID string, last int) ([]bascule.Interaction, error) {
+	var rows *sql.Rows
+	var err error
+	if last > 0 {
+		rows, err = s.r.QueryContext(ctx, s.q("SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?"), dialogID, last)
+	} else {
+		rows, err = s.r.QueryContext(ctx, s.q("SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n, at, id"), dialogID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read interactions: %w", err)
+	}
+	out, err := scanInteractions(rows)
+	if last > 0 {
+		slices.Reverse(out)
+	}
+	return out, err
+}
+
+// Dialogs implements bascule.DialogStore: by start time, then id, after f.After.
+func (s *Store) Dialogs(ctx context.Context, f bascule.DialogFilter) ([]bascule.Dialog, error) {
+	to := f.To
+	if to.IsZero() {
+		to = s.now().Add(time.Hour)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	query := "SELECT " + dialogColumns + " FROM dialogs WHERE bot_id = ? AND started_at >= ? AND started_at < ?"
+	args := []any{f.BotID, bascule.Millis(f.From), bascule.Millis(to)}
+	if f.After != "" {
+		var after int64
+		if err := s.r.QueryRowContext(ctx, s.q("SELECT started_at FROM dialogs WHERE id = ?"), f.After).Scan(&after); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, bascule.FieldErrorf("after", "no dialog %s", f.After)
+			}
+			return nil, err
+		}
+		query += " AND (started_at > ? OR (started_at = ? AND id > ?))"
+		args = append(args, after, after, f.After)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query+" ORDER BY started_at, id LIMIT ?"), append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list dialogs: %w", err)
+	}
+	return scanDialogs(rows)
+}
+
+// CountDialogs implements bascule.DialogStore.
+func (s *Store) CountDialogs(ctx context.Context, botID string, from, to time.Time) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM dialogs d WHERE bot_id = ? AND started_at >= ? AND started_at < ? "+
+		"AND (continues = '' OR NOT EXISTS (SELECT 1 FROM dialogs p WHERE p.id = d.continues))"),
+		botID, bascule.Millis(from), bascule.Millis(to)).Scan(&n)
+	return n, err
+}
+
+// SetVariable implements bascule.DialogStore.
+func (s *Store) SetVariable(ctx context.Context, v *bascule.Variable) error {
+	return s.write(ctx, func(t *Tx) error {
+		var one int
+		if err := t.queryRow("SELECT 1 FROM dialogs WHERE id = ?", v.DialogID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return bascule.NotFoundf("no dialog %s", v.DialogID)
+			}
+			return err
+		}
+		if err := t.upsertVariable(v); err != nil {
+			return err
+		}
+		return t.appendChange(bascule.EntityVariable, v.DialogID+"/"+v.Name, bascule.OpPut, v)
+	})
+}
+
+func (t *Tx) upsertVariable(v *bascule.Variable) error {
+	return t.exec("INSERT INTO variables (dialog_id, name, value) VALUES (?, ?, ?) ON CONFLICT (dialog_id, name) DO UPDATE SET value = excluded.value",
+		v.DialogID, v.Name, v.Value)
+}
+
+// RecordFeedback implements bascule.DialogStore.
+func (s *Store) RecordFeedback(ctx context.Context, f *bascule.Feedback) error {
+	return s.write(ctx, func(t *Tx) error {
+		ok, err := t.insertFeedback(f)
+		if err != nil || !ok {
+			return err
+		}
+		return t.appendChange(bascule.EntityFeedback, f.ID, bascule.OpPut, f)
+	})
+}
+
+func (t *Tx) insertFeedback(f *bascule.Feedback) (bool, error) {
+	n, err := t.execN("INSERT INTO feedback (id, dialog_id, interaction_id, kind, value, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		f.ID, f.DialogID, f.InteractionID, f.Kind, f.Value, bascule.Millis(f.At))
+	return n > 0, err
+}
+
+// RecordVisit implements bascule.DialogStore.
+func (s *Store) RecordVisit(ctx context.Context, v *bascule.Visit) error {
+	return s.write(ctx, func(t *Tx) error {
+		ok, err := t.insertVisit(v)
+		if err != nil || !ok {
+			return err
+		}
+		return t.appendChange(bascule.EntityVisit, v.ID, bascule.OpPut, v)
+	})
+}
+
+func (t *Tx) insertVisit(v *bascule.Visit) (bool, error) {
+	n, err := t.execN("INSERT INTO visits (id, bot_id, client_id, language, space, at, server) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		v.ID, v.BotID, v.ClientID, v.Language, v.Space, bascule.Millis(v.At), v.Server)
+	return n > 0, err
+}
+
+// TopKnowledge implements bascule.DialogStore.
+func (s *Store) TopKnowledge(ctx context.Context, botID, language string, since time.Time, n int) ([]bascule.KnowledgeCount, error) {
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT knowledge_id, COUNT(*) AS c FROM interactions "+
+		"WHERE bot_id = ? AND at >= ? AND language = ? AND type = ? AND knowledge_id > 0 "+
+		"GROUP BY knowledge_id ORDER BY c DESC, knowledge_id LIMIT ?"),
+		botID, bascule.Millis(since), language, bascule.TypeUnderstood, n)
+	if err != nil {
+		return nil, fmt.Errorf("top knowledge: %w", err)
+	}
+	defer rows.Close()
+	var out []bascule.KnowledgeCount
+	for rows.Next() {
+		var kc bascule.KnowledgeCount
+		if err := rows.Scan(&kc.KnowledgeID, &kc.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, kc)
+	}
+	return out, rows.Err()
+}
+
+// ClientDialogs implements bascule.DialogStore.
+func (s *Store) ClientDialogs(ctx context.Context, botID, clientID string) ([]bascule.Dialog, error) {
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+dialogColumns+" FROM dialogs WHERE bot_id = ? AND client_id = ? ORDER BY started_at, id"), botID, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return scanDialogs(rows)
+}
+
+// EraseClient implements bascule.DialogStore.
+func (s *Store) EraseClient(ctx context.Context, e *bascule.ClientErasure) (int, error) {
+	var n int
+	err := s.write(ctx, func(t *Tx) (err error) {
+		if n, err = t.eraseClient(e); err != nil {
+			return err
+		}
+		return t.appendChange(bascule.EntityClient, e.BotID+"/"+e.ClientID, bascule.OpDelete, e)
+	})
+	return n, err
+}
+
+// eraseClient deletes a client's dialogs and everything attached to them, and remembers the
+// erasure (the client and the dialog ids, which are random and carry no personal data) so
+// that copies still travelling from the peer are refused when they arrive.
+func (t *Tx) eraseClient(e *bascule.ClientErasure) (int, error) {
+	rows, err := t.query("SELECT id FROM dialogs WHERE bot_id = ? AND client_id = ? AND started_at < ?", e.BotID, e.ClientID, bascule.Millis(e.Before))
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := t.eraseDialog(id); err != nil {
+			return 0, err
+		}
+	}
+	if err := t.exec("DELETE FROM visits WHERE bot_id = ? AND client_id = ? AND at < ?", e.BotID, e.ClientID, bascule.Millis(e.Before)); err != nil {
+		return 0, err
+	}
+	err = t.exec("INSERT INTO erased_clients (bot_id, client_id, before) VALUES (?, ?, ?) ON CONFLICT (bot_id, client_id) DO UPDATE SET before = "+
+		t.s.d.Greatest+"(erased_clients.before, excluded.before)", e.BotID, e.ClientID, bascule.Millis(e.Before))
+	return len(ids), err
+}
+
+func (t *Tx) eraseDialog(id string) error {
+	for _, table := range []string{"interactions", "variables", "feedback"} {
+		if err := t.exec("DELETE FROM "+table+" WHERE dialog_id = ?", id); err != nil {
+			return err
+		}
+	}
+	if err := t.exec("DELETE FROM dialogs WHERE id = ?", id); err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO erased_dialogs (id) VALUES (?) ON CONFLICT (id) DO NOTHING", id)
+}
+
+// erased reports whether a dialog was erased, or belongs to an erased client and started
+// before the erasure.
+func (t *Tx) erased(d *bascule.Dialog) (bool, error) {
+	var one int
+	err := t.queryRow("SELECT 1 FROM erased_dialogs WHERE id = ?", d.ID).Scan(&one)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	if d.ClientID == "" {
+		return false, nil
+	}
+	err = t.queryRow("SELECT 1 FROM erased_clients WHERE bot_id = ? AND client_id = ? AND before > ?", d.BotID, d.ClientID, bascule.Millis(d.StartedAt)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,0 +1,208 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/bascule/bascule"
+)
+
+// Changes implements bascule.FeedStore. Only this server's own changes are served: what was
+// applied from the peer is not in the feed, so nothing ping-pongs between the two.
+func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]bascule.Change, error) {
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?"),
+		s.serverID, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	defer rows.Close()
+	var out []bascule.Change
+	for rows.Next() {
+		c := bascule.Change{Origin: s.serverID}
+		var data string
+		var at int64
+		if err := rows.Scan(&c.Seq, &c.Entity, &c.Key, &c.Op, &data, &at); err != nil {
+			return nil, err
+		}
+		if data != "" {
+			c.Data = json.RawMessage(data)
+		}
+		c.At = bascule.FromMillis(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// LastSeq implements bascule.FeedStore.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, s.q("SELECT value FROM counters WHERE name = 'feed'")).Scan(&v)
+	return v, err
+}
+
+// Cursor implements bascule.FeedStore.
+func (s *Store) Cursor(ctx context.Context, origin string) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, s.q("SELECT seq FROM cursors WHERE origin = ?"), origin).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// Apply implements bascule.FeedStore. The changes and the cursor commit together: after a
+// crash the batch is either fully applied with its cursor, or not at all.
+func (s *Store) Apply(ctx context.Context, origin string, changes []bascule.Change, cursor int64) error {
+	if origin == s.serverID {
+		return bascule.Errorf(bascule.CodeInvalid, "refusing to apply changes of this server (%s) to itself", origin)
+	}
+	return s.write(ctx, func(t *Tx) error {
+		for i := range changes {
+			c := &changes[i]
+			if err := t.apply(c); err != nil {
+				return fmt.Errorf("apply change %d (%s %s %s) from %s: %w", c.Seq, c.Op, c.Entity, c.Key, origin, err)
+			}
+		}
+		return t.exec("INSERT INTO cursors (origin, seq) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET seq = "+
+			t.s.d.Greatest+"(cursors.seq, excluded.seq)", origin, cursor)
+	})
+}
+
+// apply makes one change of the peer true here, idempotently.
+func (t *Tx) apply(c *bascule.Change) error {
+	switch c.Entity + " " + c.Op {
+	case bascule.EntityBot + " " + bascule.OpPut:
+		b, err := decode[bascule.Bot](c)
+		if err != nil {
+			return err
+		}
+		t.knowledgeChanged(b.ID)
+		return t.upsertBot(b, true)
+	case bascule.EntityBot + " " + bascule.OpDelete:
+		_, err := t.deleteBot(c.Key)
+		return err
+	case bascule.EntityKnowledge + " " + bascule.OpPut:
+		it, err := decode[bascule.BotItem[*bascule.Knowledge]](c)
+		if err != nil || it.Item == nil {
+			return errors.Join(err, errNoItem)
+		}
+		if err := t.raiseCounter("knowledge:"+it.BotID, it.Item.ID); err != nil {
+			return err
+		}
+		t.knowledgeChanged(it.BotID)
+		return t.upsertKnowledge(it.BotID, it.Item, true)
+	case bascule.EntityKnowledge + " " + bascule.OpDelete:
+		it, err := decode[bascule.BotItem[int64]](c)
+		if err != nil {
+			return err
+		}
+		t.knowledgeChanged(it.BotID)
+		return t.exec("DELETE FROM knowledge WHERE bot_id = ? AND id = ?", it.BotID, it.Item)
+	case bascule.EntityGroup + " " + bascule.OpPut:
+		it, err := decode[bascule.BotItem[*bascule.MatchingGroup]](c)
+		if err != nil || it.Item == nil {
+			return errors.Join(err, errNoItem)
+		}
+		t.knowledgeChanged(it.BotID)
+		return t.upsertGroup(it.BotID, it.Item, true)
+	case bascule.EntityGroup + " " + bascule.OpDelete:
+		it, err := decode[bascule.BotItem[bascule.MatchingGroup]](c)
+		if err != nil {
+			return err
+		}
+		t.knowledgeChanged(it.BotID)
+		return t.exec("DELETE FROM matching_groups WHERE bot_id = ? AND name = ? AND language = ?", it.BotID, it.Item.Name, it.Item.Language)
+	case bascule.EntitySentence + " " + bascule.OpPut:
+		it, err := decode[bascule.BotItem[*bascule.Sentence]](c)
+		if err != nil || it.Item == nil {
+			return errors.Join(err, errNoItem)
+		}
+		t.knowledgeChanged(it.BotID)
+		return t.upsertSentence(it.BotID, it.Item, true)
+	case bascule.EntityDialog + " " + bascule.OpPut:
+		d, err := decode[bascule.Dialog](c)
+		if err != nil {
+			return err
+		}
+		return t.applyDialog(d)
+	case bascule.EntityInteraction + " " + bascule.OpPut:
+		in, err := decode[bascule.Interaction](c)
+		if err != nil {
+			return err
+		}
+		return t.applyInteraction(in)
+	case bascule.EntityVariable + " " + bascule.OpPut:
+		v, err := decode[bascule.Variable](c)
+		if err != nil {
+			return err
+		}
+		if gone, err := t.erased(&bascule.Dialog{ID: v.DialogID}); err != nil || gone {
+			return err
+		}
+		return t.upsertVariable(v)
+	case bascule.EntityFeedback + " " + bascule.OpPut:
+		f, err := decode[bascule.Feedback](c)
+		if err != nil {
+			return err
+		}
+		if gone, err := t.erased(&bascule.Dialog{ID: f.DialogID}); err != nil || gone {
+			return err
+		}
+		_, err = t.insertFeedback(f)
+		return err
+	case bascule.EntityVisit + " " + bascule.OpPut:
+		v, err := decode[bascule.Visit](c)
+		if err != nil {
+			return err
+		}
+		_, err = t.insertVisit(v)
+		return err
+	case bascule.EntityClient + " " + bascule.OpDelete:
+		e, err := decode[bascule.ClientErasure](c)
+		if err != nil {
+			return err
+		}
+		_, err = t.eraseClient(e)
+		return err
+	}
+	return fmt.Errorf("unknown change %s %s: the peer runs a newer version; upgrade this server", c.Op, c.Entity)
+}
+
+var errNoItem = errors.New("change carries no item")
+
+func decode[T any](c *bascule.Change) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(c.Data, v); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return v, nil
+}
+
+func (t *Tx) applyDialog(d *bascule.Dialog) error {
+	gone, err := t.erased(d)
+	if err != nil {
+		return err
+	}
+	if gone {
+		return t.exec("INSERT INTO erased_dialogs (id) VALUES (?) ON CONFLICT (id) DO NOTHING", d.ID)
+	}
+	_, err = t.insertDialog(d)
+	return err
+}
+
+// applyInteraction stores a peer's interaction. If its dialog is unknown here (this database
+// was restored from an older dump, say) a minimal dialog is made so the interaction is kept.
+func (t *Tx) applyInteraction(in *bascule.Interaction) error {
+	if gone, err := t.erased(&bascule.Dialog{ID: in.DialogID}); err != nil || gone {
+		return err
+	}
+	if _, err := t.insertDialog(&bascule.Dialog{ID: in.DialogID, BotID: in.BotID, Language: in.Language, Space: in.Space,
+		StartedAt: in.At, LastAt: in.At}); err != nil {
+		return err
+	}
+	_, err := t.insertInteraction(in)
+	return err
+}

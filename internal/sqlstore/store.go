@@ -1,0 +1,207 @@
+// Package sqlstore is the SQL implementation of bascule.Store shared by the sqlite and
+// postgres packages. Both engines speak the same portable SQL (upserts with ON CONFLICT,
+// RETURNING); the few differences sit in a Dialect. Sharing the code means the two stores
+// cannot drift apart: they pass the same conformance suite because they are the same code.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bascule/bascule"
+)
+
+// Dialect holds what differs between SQL engines.
+type Dialect struct {
+	// Name is "sqlite" or "postgres", for messages.
+	Name string
+	// Positional turns the '?' placeholders of the shared queries into $1, $2... (postgres).
+	Positional bool
+	// Greatest is the name of the two-argument maximum function (MAX in SQLite, GREATEST in
+	// PostgreSQL).
+	Greatest string
+	// BeforeCommit runs last inside every write transaction; postgres uses it to NOTIFY the
+	// other nodes. feed says whether the transaction appended changes; bots lists the bots
+	// whose knowledge changed.
+	BeforeCommit func(ctx context.Context, tx *sql.Tx, feed bool, bots []string) error
+}
+
+// Store is a bascule.Store over database/sql.
+type Store struct {
+	d        Dialect
+	w        *sql.DB // writes: used by the single writer goroutine only
+	r        *sql.DB // reads
+	serverID string
+	now      func() time.Time
+
+	queue   chan *op
+	stop    chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	sigMu sync.Mutex
+	sig   chan struct{}
+
+	kbMu  sync.RWMutex
+	kbFns []func(botID string)
+
+	rebound sync.Map // query -> rebound query
+}
+
+// Options tune a Store.
+type Options struct {
+	// MaxBatch bounds how many writes share one transaction (group commit). Default 256.
+	MaxBatch int
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+var _ bascule.Store = (*Store)(nil)
+
+// New wraps open databases whose schema is already migrated. w must allow one connection
+// only where the engine has a single writer (SQLite); r may be the same pool as w.
+func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error) {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Store{d: d, w: w, r: r, now: o.Now,
+		queue: make(chan *op, o.MaxBatch), stop: make(chan struct{}), stopped: make(chan struct{}),
+		sig: make(chan struct{})}
+	id, err := s.ensureServerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.serverID = id
+	go s.writer(o.MaxBatch)
+	return s, nil
+}
+
+// ensureServerID reads the server id stored with the database, creating it on first use.
+// The id belongs to the database, not the process: nodes sharing one database are one server.
+func (s *Store) ensureServerID(ctx context.Context) (string, error) {
+	var id string
+	err := s.w.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE key = 'server_id'")).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read server id: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, s.q("INSERT INTO meta (key, value) VALUES ('server_id', ?) ON CONFLICT (key) DO NOTHING"), bascule.NewID()); err != nil {
+		return "", fmt.Errorf("create server id: %w", err)
+	}
+	err = s.w.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE key = 'server_id'")).Scan(&id)
+	return id, err
+}
+
+// ServerID implements bascule.FeedStore.
+func (s *Store) ServerID() string { return s.serverID }
+
+// Meta returns a value of the meta table ("" when absent).
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE key = ?"), key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta stores a value in the meta table.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	return s.write(ctx, func(t *Tx) error {
+		return t.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+	})
+}
+
+// Close stops the writer after the writes already queued, then closes the databases.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	close(s.stop)
+	<-s.stopped
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	return err
+}
+
+// OnKnowledgeChange implements bascule.KnowledgeStore.
+func (s *Store) OnKnowledgeChange(fn func(botID string)) {
+	s.kbMu.Lock()
+	s.kbFns = append(s.kbFns, fn)
+	s.kbMu.Unlock()
+}
+
+// NotifyKnowledge tells the registered callbacks that a bot's knowledge changed. The store
+// calls it after its own commits; postgres calls it for other nodes' commits too.
+func (s *Store) NotifyKnowledge(botID string) {
+	s.kbMu.RLock()
+	fns := s.kbFns
+	s.kbMu.RUnlock()
+	for _, fn := range fns {
+		fn(botID)
+	}
+}
+
+// ChangeSignal implements bascule.FeedStore.
+func (s *Store) ChangeSignal() <-chan struct{} {
+	s.sigMu.Lock()
+	defer s.sigMu.Unlock()
+	return s.sig
+}
+
+// NotifyChange wakes whoever waits on ChangeSignal. The store calls it after commits that
+// appended to the feed; postgres calls it when another node did.
+func (s *Store) NotifyChange() {
+	s.sigMu.Lock()
+	close(s.sig)
+	s.sig = make(chan struct{})
+	s.sigMu.Unlock()
+}
+
+// q adapts a shared query to the dialect, once per distinct query.
+func (s *Store) q(query string) string {
+	if !s.d.Positional {
+		return query
+	}
+	if v, ok := s.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	v := b.String()
+	s.rebound.Store(query, v)
+	return v
+}
+
+// DB returns the read pool, for the packages that extend a store (dump, conformance checks).
+func (s *Store) DB() *sql.DB { return s.r }
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.d }

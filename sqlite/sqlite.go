@@ -1,0 +1,102 @@
+// Package sqlite is Bascule's embedded store: SQLite through modernc.org/sqlite (pure Go, no
+// cgo, so the binary stays one static file). The database runs in WAL mode so that readers
+// never wait for the writer; writes go through one connection with group commit.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/bascule/bascule/internal/sqlstore"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded schema migrations.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return sub
+}
+
+// FileName is the database file inside a data directory.
+const FileName = "bascule.db"
+
+// Options tune the SQLite store.
+type Options struct {
+	// Sync is SQLite's synchronous setting: "full" (default: every commit is on disk before an
+	// answer is sent, even through a power cut) or "normal" (commits survive a crash of the
+	// process but not of the machine; faster on slow disks).
+	Sync string
+	// ReadConns bounds the reading connections (default: 2 per CPU, at least 4).
+	ReadConns int
+	sqlstore.Options
+}
+
+// Dialect is SQLite's flavour of the shared SQL.
+var Dialect = sqlstore.Dialect{Name: "sqlite", Greatest: "MAX"}
+
+// Open opens (creating it if needed) the database of the data directory dir and migrates it.
+func Open(ctx context.Context, dir string, o Options) (*sqlstore.Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	sync := o.Sync
+	switch sync {
+	case "":
+		sync = "full"
+	case "full", "normal":
+	default:
+		return nil, fmt.Errorf("sqlite sync %q: must be full or normal", o.Sync)
+	}
+	path := filepath.Join(dir, FileName)
+	pragmas := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(OFF)", "cache_size(-16000)"} {
+		pragmas.Add("_pragma", p)
+	}
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1) // SQLite has one writer; queueing in Go is cheaper than SQLITE_BUSY
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if _, err := sqlstore.Migrate(ctx, w, Dialect, Migrations()); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rp := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)", "cache_size(-16000)"} {
+		rp.Add("_pragma", p)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rp.Encode())
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	n := o.ReadConns
+	if n <= 0 {
+		n = max(4, 2*runtime.NumCPU())
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s, err := sqlstore.New(ctx, Dialect, w, r, o.Options)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	return s, nil
+}
