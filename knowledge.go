@@ -55,23 +55,27 @@ type WebServiceAuth struct {
 	Token    string `json:"token,omitempty"`
 }
 
-// Duration is a time.Duration written as "1.5s" in JSON.
+// Duration is a time.Duration written as text ("1.5s", "10m") in JSON and YAML.
 type Duration time.Duration
 
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// MarshalText writes the duration as Go's duration syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string such as \"2s\"")
-	}
-	v, err := time.ParseDuration(s)
+// UnmarshalText reads Go's duration syntax; negative durations are refused.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("duration %q: %v", s, err)
+		return fmt.Errorf("%q is not a duration such as 3s, 10m or 1h30m", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q: a duration cannot be negative", b)
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Knowledge kinds.
 const (

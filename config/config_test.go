@@ -1,0 +1,94 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("empty.yml", nil)
+	if err != nil || c.Server.Listen != "127.0.0.1:8080" {
+		t.Fatalf("an empty file must give the defaults: %v", err)
+	}
+}
+
+func TestParseOverridesDefaults(t *testing.T) {
+	c, err := Parse("b.yml", []byte(`
+server:
+  listen: 0.0.0.0:9000
+  role: main
+dialogs:
+  idle: 15m
+limits:
+  max_body: 1MiB
+admin:
+  tokens:
+    - name: ops
+      token: 0123456789abcdef0123456789abcdef
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Listen != "0.0.0.0:9000" || c.Server.Role != RoleMain || c.Dialogs.Idle.D().Minutes() != 15 ||
+		c.Limits.MaxBody != 1<<20 || c.Data.Dir != "./data" || len(c.Admin.Tokens) != 1 {
+		t.Fatalf("parsed %+v", c)
+	}
+}
+
+// Every bad input gets FILE:LINE: key: message.
+func TestBadConfigs(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown key with suggestion", "server:\n  lisen: x\n", "b.yml:2: server.lisen: unknown key (did you mean listen?)"},
+		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, limits, log, server)"},
+		{"bad listen", "server:\n  listen: nope\n", `b.yml:2: server.listen: "nope" is not host:port`},
+		{"bad role", "server:\n  role: primary\n", `b.yml:2: server.role: "primary" is not one of standalone, main, backup`},
+		{"bad duration", "dialogs:\n  idle: ten minutes\n", `b.yml:2: dialogs.idle: "ten minutes" is not a duration`},
+		{"short idle", "dialogs:\n  idle: 10s\n", "b.yml:2: dialogs.idle: must be at least 1m"},
+		{"type mismatch", "dialogs:\n  max_input: [1, 2]\n", "b.yml:2: dialogs.max_input: cannot unmarshal !!seq into int"},
+		{"bad size", "limits:\n  max_body: lots\n", `b.yml:2: limits.max_body: "lots" is not a size`},
+		{"short token", "admin:\n  tokens:\n    - name: a\n      token: short\n", "b.yml:4: admin.tokens[0].token: must be at least 32 characters"},
+		{"postgres without dsn", "data:\n  driver: postgres\n", "b.yml: data.dsn: is required with data.driver: postgres"},
+		{"bad driver", "data:\n  driver: mysql\n", `b.yml:2: data.driver: "mysql" is not sqlite or postgres`},
+		{"bad proxy prefix", "server:\n  trusted_proxies: [10.0.0.0/99]\n", `server.trusted_proxies[0]: "10.0.0.0/99" is not an address or a CIDR prefix`},
+		{"syntax error", "server:\n  listen: [\n", "b.yml:2: did not find expected node content"},
+		{"not a mapping", "- a\n- b\n", "b.yml:1: the file must be a mapping"},
+		{"burst missing", "limits:\n  per_bot:\n    rate: 5\n", "limits.per_bot.burst: must be at least 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("b.yml", []byte(tc.text))
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got  %q\nwant %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	_, err := Parse("b.yml", []byte("server:\n  role: x\n  listen: y\nlog:\n  level: loud\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"server.role", "server.listen", "log.level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %q", want, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("server:\n  listen: 127.0.0.1:8080\n"))
+	f.Add([]byte("admin:\n  tokens:\n    - name: a\n"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := Parse("f.yml", text)
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}
