@@ -3,6 +3,7 @@ module github.com/bascule/bascule
 go 1.26.0
 
 require (
+	github.com/kljensen/snowball v0.10.0
 	github.com/microcosm-cc/bluemonday v1.0.27
 	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.60.1

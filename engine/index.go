@@ -1,0 +1,447 @@
+package engine
+
+import (
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/bascule/bascule"
+)
+
+// BM25 parameters, the textbook values: formulations are one sentence long, so term frequency
+// rarely exceeds one and length normalisation mostly favours the tighter of two wordings.
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// Index is the search structure over one bot's enabled knowledge. It is immutable once built
+// and safe for concurrent use; rebuild it when the knowledge changes.
+type Index struct {
+	langs map[string]*langIndex
+}
+
+// Match is one knowledge item found for a question.
+type Match struct {
+	Knowledge *bascule.Knowledge
+	// Score is the raw ranking score: BM25 of the best formulation, weighted by how much of
+	// that formulation the question covers. It orders matches of one question only.
+	Score float64
+	// Confidence is in [0, 1] and comparable across questions: 1 when the question says
+	// everything the formulation says and nothing the knowledge does not know. Decide reads it.
+	Confidence float64
+}
+
+// langIndex is the part of an Index for one language: documents are the question and the
+// formulations of every enabled item of that language, and IDF is computed over them.
+type langIndex struct {
+	lang    *language
+	terms   map[string]int32 // stem, or "{name}" for a matching group, -> term id
+	surface map[string]int32 // folded word as written in the knowledge -> term id
+	idf     []float32        // by term id
+	// postings list, by term id, the documents holding the term with the term's BM25
+	// contribution already computed: scoring a question is a sum of floats.
+	postings [][]posting
+	docs     []doc
+	items    []*bascule.Knowledge
+	// itemSpace is the space of each item: 0 for every space, else an id of spaces.
+	itemSpace []int32
+	spaces    map[string]int32
+	phrases   []phrase
+	byFirst   [][]int32 // phrase indexes by their first term id
+	// words are the folded words of the knowledge, sorted, for autocomplete prefixes and typo
+	// correction; wordTerm holds their term ids and deletes their one-letter-deleted variants.
+	words    []string
+	wordTerm []int32
+	deletes  map[string][]int32
+	// unknownWeight is how much a question word the knowledge never uses counts against
+	// coverage: about a rare word's IDF, since unknown words are often what the visitor asks.
+	unknownWeight float32
+	pool          sync.Pool
+}
+
+type posting struct {
+	doc int32
+	w   float32
+}
+
+type doc struct {
+	item  int32
+	self  float32 // the document's BM25 against itself: the most a question can score on it
+	terms []int32 // distinct terms, sorted
+}
+
+// phrase is one way of writing a matching group, as term ids; a phrase can belong to several
+// groups when they nest.
+type phrase struct {
+	terms    []int32
+	concepts []int32
+}
+
+// occurrence is a matching group found in a text, on words [from, to).
+type occurrence struct {
+	concept  int32
+	from, to int32
+}
+
+// NewIndex builds an immutable, concurrency-safe search structure over one bot's knowledge (only
+// Enabled items are searchable). It expands matching groups. Items are copied: later changes to
+// kb do not reach the index, and the *bascule.Knowledge of a Match must be treated as read-only.
+func NewIndex(kb *bascule.KnowledgeBase) *Index {
+	ix := &Index{langs: map[string]*langIndex{}}
+	if kb == nil {
+		return ix
+	}
+	byLang := map[string][]*bascule.Knowledge{}
+	for i := range kb.Knowledge {
+		k := kb.Knowledge[i]
+		if !k.Enabled {
+			continue
+		}
+		k.Formulations = slices.Clone(k.Formulations)
+		k.Tags = slices.Clone(k.Tags)
+		byLang[k.Language] = append(byLang[k.Language], &k)
+	}
+	for lang, items := range byLang {
+		ix.langs[lang] = buildLang(lang, items, kb.Groups)
+	}
+	return ix
+}
+
+func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.MatchingGroup) *langIndex {
+	li := &langIndex{
+		lang:    languageOf(lang),
+		terms:   map[string]int32{},
+		surface: map[string]int32{},
+		spaces:  map[string]int32{"": 0},
+		items:   items,
+	}
+	var tk tokens
+	words := func(text string) []int32 {
+		tk.reset()
+		tk.add(text, li.lang)
+		ids := make([]int32, len(tk.spans))
+		for i := range tk.spans {
+			ids[i] = li.wordID(tk.word(i))
+		}
+		return ids
+	}
+	ex := &expander{groups: resolveGroups(groups, lang), words: words, memo: map[string][][]int32{}, active: map[string]bool{}}
+	li.buildPhrases(ex)
+
+	type rawDoc struct {
+		item   int32
+		terms  []int32 // every occurrence, sorted
+		length int
+	}
+	var raw []rawDoc
+	for i, k := range items {
+		sp, ok := li.spaces[k.Space]
+		if !ok {
+			sp = int32(len(li.spaces))
+			li.spaces[k.Space] = sp
+		}
+		li.itemSpace = append(li.itemSpace, sp)
+		seen := map[string]bool{}
+		for _, text := range append([]string{k.Question}, k.Formulations...) {
+			var terms []int32
+			length := 0
+			for _, p := range splitRefs(text) {
+				if p.ref != "" {
+					// A slot of a group that is unknown or empty in this language could
+					// never match, and would only lower the formulation's confidence.
+					if len(ex.phrases(p.ref)) > 0 {
+						terms = append(terms, li.termID("{"+p.ref+"}"))
+						length++
+					}
+					continue
+				}
+				ids := words(p.text)
+				terms = append(terms, ids...)
+				length += len(ids)
+				// A synonym written out in a formulation counts as its group too, so that
+				// the reference question matches every way of saying its words.
+				for _, o := range li.detect(ids, nil) {
+					terms = append(terms, o.concept)
+				}
+			}
+			slices.Sort(terms)
+			if key := phraseKey(terms); length > 0 && !seen[key] {
+				seen[key] = true
+				raw = append(raw, rawDoc{int32(i), terms, length})
+			}
+		}
+	}
+
+	n := len(li.terms)
+	df := make([]int32, n)
+	total := 0
+	for _, d := range raw {
+		total += d.length
+		for j, t := range d.terms {
+			if j == 0 || d.terms[j-1] != t {
+				df[t]++
+			}
+		}
+	}
+	li.idf = make([]float32, n)
+	for t := range n {
+		li.idf[t] = idf(len(raw), int(df[t]))
+	}
+	li.unknownWeight = idf(len(raw), 1)
+	avg := float64(total) / float64(max(len(raw), 1))
+	li.postings = make([][]posting, n)
+	li.docs = make([]doc, len(raw))
+	for di, d := range raw {
+		norm := 1 - bm25B + bm25B*float64(d.length)/avg
+		var distinct []int32
+		var self float64
+		for j := 0; j < len(d.terms); {
+			t, tf := d.terms[j], 0
+			for j < len(d.terms) && d.terms[j] == t {
+				tf++
+				j++
+			}
+			w := float64(li.idf[t]) * float64(tf) * (bm25K1 + 1) / (float64(tf) + bm25K1*norm)
+			li.postings[t] = append(li.postings[t], posting{int32(di), float32(w)})
+			distinct = append(distinct, t)
+			self += w
+		}
+		li.docs[di] = doc{item: d.item, self: float32(self), terms: distinct}
+	}
+	li.buildWords()
+	li.pool.New = func() any {
+		return &state{
+			acc:     make([]float32, len(li.docs)),
+			best:    make([]float32, len(li.items)),
+			bestDoc: make([]int32, len(li.items)),
+			bestBM:  make([]float32, len(li.items)),
+		}
+	}
+	return li
+}
+
+// idf is the BM25 inverse document frequency in its non-negative form: a word in every
+// formulation still counts a little, and never against a match.
+func idf(n, df int) float32 {
+	return float32(math.Log(1 + (float64(n)-float64(df)+0.5)/(float64(df)+0.5)))
+}
+
+func (li *langIndex) termID(stem string) int32 {
+	if id, ok := li.terms[stem]; ok {
+		return id
+	}
+	id := int32(len(li.terms))
+	li.terms[stem] = id
+	return id
+}
+
+// wordID returns the term of a folded word, creating it; the surface map lets the search
+// skip stemming for every word the knowledge uses.
+func (li *langIndex) wordID(w []byte) int32 {
+	if id, ok := li.surface[string(w)]; ok {
+		return id
+	}
+	s := string(w)
+	id := li.termID(li.lang.stemWord(s))
+	li.surface[s] = id
+	return id
+}
+
+// buildPhrases registers every phrase of every group visible in the language, under the
+// group and every group it is nested in, so that a question naming a synonym fills all the
+// slots that accept it.
+func (li *langIndex) buildPhrases(ex *expander) {
+	names := make([]string, 0, len(ex.groups))
+	for name := range ex.groups {
+		names = append(names, name)
+	}
+	slices.Sort(names) // term ids do not depend on map order
+	at := map[string]int{}
+	for _, name := range names {
+		c := li.termID("{" + name + "}")
+		for _, p := range ex.phrases(name) {
+			k := phraseKey(p)
+			i, ok := at[k]
+			if !ok {
+				i = len(li.phrases)
+				at[k] = i
+				li.phrases = append(li.phrases, phrase{terms: p})
+			}
+			li.phrases[i].concepts = append(li.phrases[i].concepts, c)
+		}
+	}
+	li.byFirst = make([][]int32, len(li.terms))
+	for i, p := range li.phrases {
+		li.byFirst[p.terms[0]] = append(li.byFirst[p.terms[0]], int32(i))
+	}
+}
+
+// detect appends to out the groups found in a sequence of term ids (-1 for unknown words).
+func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
+	for i, t := range seq {
+		if t < 0 || int(t) >= len(li.byFirst) {
+			continue
+		}
+		for _, pi := range li.byFirst[t] {
+			p := &li.phrases[pi]
+			if len(p.terms) > len(seq)-i || !slices.Equal(p.terms, seq[i:i+len(p.terms)]) {
+				continue
+			}
+			for _, c := range p.concepts {
+				out = append(out, occurrence{c, int32(i), int32(i + len(p.terms))})
+			}
+		}
+	}
+	return out
+}
+
+// state is the scratch space of one search, pooled per language so that the hot path
+// allocates only its result.
+type state struct {
+	tk      tokens
+	pos     []int32 // the question's words as term ids, -1 when unknown
+	occ     []occurrence
+	q       []int32   // distinct terms of the question: words and groups
+	acc     []float32 // BM25 by document
+	touched []int32   // documents with acc > 0
+	best    []float32 // best ranking score by item
+	bestDoc []int32   // the document that scored it
+	bestBM  []float32 // and its BM25
+	cands   []int32   // items with best > 0
+	pre     []int32   // autocomplete: terms the typed prefix may end as
+	del     []byte    // typo correction: a word with one letter deleted
+}
+
+// parse turns a question into term ids and groups.
+func (li *langIndex) parse(st *state, input string) {
+	st.tk.reset()
+	st.pos, st.occ, st.q = st.pos[:0], st.occ[:0], st.q[:0]
+	st.tk.add(input, li.lang)
+	for i := range st.tk.spans {
+		st.pos = append(st.pos, li.lookup(st, st.tk.word(i)))
+	}
+	st.occ = li.detect(st.pos, st.occ)
+	for _, t := range st.pos {
+		if t >= 0 && !slices.Contains(st.q, t) {
+			st.q = append(st.q, t)
+		}
+	}
+	for _, o := range st.occ {
+		if !slices.Contains(st.q, o.concept) {
+			st.q = append(st.q, o.concept)
+		}
+	}
+}
+
+// lookup finds the term of a question word: as written, then by its stem, then as a typo of a
+// word of the knowledge. It returns -1 for a word the knowledge does not know.
+func (li *langIndex) lookup(st *state, w []byte) int32 {
+	if id, ok := li.surface[string(w)]; ok {
+		return id
+	}
+	if id, ok := li.terms[li.lang.stemWord(string(w))]; ok {
+		return id
+	}
+	return li.correct(st, w)
+}
+
+// accumulate sums the BM25 contributions of terms into st.acc. With only set, a document is
+// counted only if an earlier call touched it (autocomplete: the typed prefix must match).
+func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
+	for _, t := range terms {
+		if int(t) >= len(li.postings) {
+			continue
+		}
+		for _, p := range li.postings[t] {
+			switch {
+			case st.acc[p.doc] != 0:
+				st.acc[p.doc] += p.w
+			case !only:
+				st.acc[p.doc] = p.w
+				st.touched = append(st.touched, p.doc)
+			}
+		}
+	}
+}
+
+// rankItems keeps each item's best document among the touched ones, in the given space, and
+// returns the best n items, best first. It clears st.acc.
+func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
+	sp, ok := li.spaces[space]
+	if !ok || space == "" {
+		sp = -1 // only items of every space
+	}
+	st.cands = st.cands[:0]
+	for _, d := range st.touched {
+		bm := st.acc[d]
+		st.acc[d] = 0
+		doc := &li.docs[d]
+		if s := li.itemSpace[doc.item]; s != 0 && s != sp {
+			continue
+		}
+		r := rank(bm, doc.self)
+		if st.best[doc.item] == 0 {
+			st.cands = append(st.cands, doc.item)
+		}
+		if r > st.best[doc.item] {
+			st.best[doc.item] = r
+			st.bestDoc[doc.item] = d
+			st.bestBM[doc.item] = bm
+		}
+	}
+	st.touched = st.touched[:0]
+	better := func(a, b int32) bool {
+		if st.best[a] != st.best[b] {
+			return st.best[a] > st.best[b]
+		}
+		return a < b // deterministic among ties: the item listed first
+	}
+	// Partial selection: the best n move to the front in order; n is small in practice.
+	n = min(n, len(st.cands))
+	for i := range n {
+		m := i
+		for j := i + 1; j < len(st.cands); j++ {
+			if better(st.cands[j], st.cands[m]) {
+				m = j
+			}
+		}
+		st.cands[i], st.cands[m] = st.cands[m], st.cands[i]
+	}
+	return st.cands[:n]
+}
+
+// release clears what a search left in st and gives it back to the pool.
+func (li *langIndex) release(st *state) {
+	for _, it := range st.cands {
+		st.best[it] = 0
+	}
+	li.pool.Put(st)
+}
+
+// Search returns at most n matches, best first, among enabled items of language lang whose
+// Space is "" or equals space. Each knowledge item appears once (its best-scoring formulation
+// counts).
+func (ix *Index) Search(input, lang, space string, n int) []Match {
+	li := ix.langs[lang]
+	if li == nil || n <= 0 {
+		return nil
+	}
+	st := li.pool.Get().(*state)
+	li.parse(st, input)
+	li.accumulate(st, st.q, false)
+	top := li.rankItems(st, space, n)
+	var out []Match
+	if len(top) > 0 {
+		out = make([]Match, len(top))
+		for i, it := range top {
+			out[i] = Match{
+				Knowledge:  li.items[it],
+				Score:      float64(st.best[it]),
+				Confidence: li.confidence(st, st.bestDoc[it], st.bestBM[it]),
+			}
+		}
+	}
+	li.release(st)
+	return out
+}

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"strings"
+
+	"github.com/kljensen/snowball/english"
+	"github.com/kljensen/snowball/french"
+)
+
+// language holds what the normaliser knows of one language. Words are in folded form
+// (lowercase, no accents), as the tokeniser produces them.
+type language struct {
+	// stop words carry no meaning for matching a customer-service question. The lists are
+	// short and hand-made: negations ("pas", "not", "sans") and question words that tell
+	// questions apart ("quand", "combien", "when", "much") are kept on purpose.
+	stop map[string]bool
+	// aliases expand SMS spellings, common abbreviations and contractions to the words the
+	// knowledge is written with.
+	aliases map[string][]string
+	// stem reduces a folded word to its stem.
+	stem func(string) string
+}
+
+func (l *language) stemWord(w string) string {
+	if l.stem == nil || !isLetters(w) {
+		return w
+	}
+	return l.stem(w)
+}
+
+// isLetters reports whether w holds no digit: numbers are matched as written.
+func isLetters[T string | []byte](w T) bool {
+	for i := 0; i < len(w); i++ {
+		if '0' <= w[i] && w[i] <= '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// languages are the languages with stop words and stemming. Any other language is matched on
+// folded words only, which still works, just with less recall.
+var languages = map[string]*language{
+	"fr": {
+		stop: set(`a ai as au aux avec avez avoir avons c ca ce ceci cela ces cet cette d dans de des
+			du elle elles en es est et etait etais etes etre eu fait faire il ils j je l la le les leur
+			leurs lui m ma me mes moi mon n ne nos notre nous on ont ou par peut peux pouvez pourriez
+			pourrais puis qu que quel quelle quelles quels qui s sa se ses si son sont suis sur t ta te
+			tes toi ton tu un une vos votre vous y ete deja alors donc car cest bien tres aussi
+			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir
+			bonjour bonsoir salut coucou hello merci svp stp plait sil cordialement madame monsieur
+			mme mr svp bjr bsr slt jsp ok oui`),
+		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
+			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
+			mdp:mot de passe pwd:mot de passe cmd:commande cde:commande cmde:commande pr:pour ds:dans
+			qd:quand qnd:quand kan:quand kand:quand koi:quoi kwa:quoi pk:pourquoi pq:pourquoi
+			pkoi:pourquoi pourkoi:pourquoi tjs:toujours tjrs:toujours pb:probleme pbm:probleme
+			pblm:probleme pbl:probleme bcp:beaucoup rdv:rendez vous dc:donc ke:que ki:qui vs:vous
+			ns:nous tt:tout tte:toute ya:il y a num:numero tel:telephone cb:carte bancaire
+			aujourd:aujourdhui hui: mail:email mails:email mel:email courriel:email
+			dispo:disponible dispos:disponibles infos:informations info:information
+			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit`),
+		stem: stemFrench,
+	},
+	"en": {
+		stop: set(`a about am an and any are as at be been being by did do does for from had has have
+			he her him his i if in into is it its me my myself of on or our ours she so some than
+			that the their them then there these they this those to us was we were what which who
+			whom will would shall should can could may might must you your yours s m d ll re ve
+			just also very really how know tell want wanna like get got please pls hello hi hey
+			thanks thank thx dear regards sir madam ok okay yes`),
+		aliases: aliases(`t:not don:do doesn:does didn:did isn:is aren:are wasn:was weren:were
+			haven:have hasn:has hadn:had couldn:could wouldn:would shouldn:should won:will ain:not
+			dont:do not doesnt:does not didnt:did not isnt:is not arent:are not wasnt:was not
+			werent:were not havent:have not hasnt:has not cant:can not cannot:can not wont:will not
+			couldnt:could not wouldnt:would not shouldnt:should not im:i am ive:i have youre:you are
+			u:you ur:your r:are y:why n:and plz:please pleas:please ty:thanks pwd:password
+			pw:password passwd:password acct:account addr:address pkg:package hrs:hours
+			mins:minutes b4:before tmrw:tomorrow tmr:tomorrow 2day:today bc:because cuz:because
+			coz:because cos:because info:information msg:message email:email mail:email
+			e:email`),
+		stem: stemEnglish,
+	},
+}
+
+// plain is the language of bots whose language has no lists: words are folded, not stemmed.
+var plain = &language{}
+
+func languageOf(lang string) *language {
+	if l := languages[lang]; l != nil {
+		return l
+	}
+	return plain
+}
+
+func set(words string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(words) {
+		m[w] = true
+	}
+	return m
+}
+
+// aliases parses "from:to words" pairs; an empty expansion drops the word.
+func aliases(pairs string) map[string][]string {
+	m := map[string][]string{}
+	fields := strings.Fields(pairs)
+	for i := 0; i < len(fields); i++ {
+		from, to, _ := strings.Cut(fields[i], ":")
+		exp := []string{}
+		if to != "" {
+			exp = append(exp, to)
+		}
+		// Multi-word expansions continue until the next "from:" field.
+		for i+1 < len(fields) && !strings.Contains(fields[i+1], ":") {
+			i++
+			exp = append(exp, fields[i])
+		}
+		m[from] = exp
+	}
+	return m
+}
+
+func stemEnglish(w string) string { return english.Stem(w, true) }
+
+// stemFrench runs the Snowball French stemmer on folded words. Snowball expects accents, and
+// visitors rarely type them; on folded words its endings drift ("livree" -> "livre" but
+// "livre" -> "livr", "expedier" -> "expedi" but "expedie" -> "exped"). Folding the feminine
+// and plural participle endings first, and the "-ier"/"-yer" verb endings after, makes every
+// form of a word meet on one stem, which is all matching needs.
+func stemFrench(w string) string {
+	switch {
+	case len(w) > 5 && strings.HasSuffix(w, "ees"):
+		w = w[:len(w)-2]
+	case len(w) > 4 && strings.HasSuffix(w, "ee"):
+		w = w[:len(w)-1]
+	case len(w) > 4 && strings.HasSuffix(w, "es") && !strings.HasSuffix(w, "ses"):
+		w = w[:len(w)-1]
+	case len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss"):
+		w = w[:len(w)-1]
+	}
+	s := french.Stem(w, true)
+	if strings.HasSuffix(s, "y") {
+		s = s[:len(s)-1] + "i"
+	}
+	if len(s) > 4 && strings.HasSuffix(s, "i") {
+		s = s[:len(s)-1]
+	}
+	return s
+}

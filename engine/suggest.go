@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bascule/bascule"
+)
+
+// Autocomplete reads the last word of the input as the start of a word. A prefix shorter than
+// minPrefix would match most of the vocabulary; maxPrefixTerms bounds the work for a short one.
+const (
+	minPrefix      = 2
+	maxPrefixTerms = 64
+)
+
+// Suggest returns up to n knowledge questions for autocomplete (dydu chat/search) for a partial
+// input (prefix of words), best first. The words before the last are matched as Search does;
+// the last one, when the input does not end with a space, matches every word it starts, and
+// an item must hold one of them.
+func (ix *Index) Suggest(input, lang, space string, n int) []*bascule.Knowledge {
+	li := ix.langs[lang]
+	if li == nil || n <= 0 {
+		return nil
+	}
+	head, tail := splitPartial(input)
+	st := li.pool.Get().(*state)
+	li.parse(st, head)
+	li.prefixTerms(st, tail)
+	if len(st.pre) > 0 {
+		li.accumulate(st, st.pre, false)
+		li.accumulate(st, st.q, true)
+	} else {
+		li.accumulate(st, st.q, false)
+	}
+	top := li.rankItems(st, space, n)
+	var out []*bascule.Knowledge
+	if len(top) > 0 {
+		out = make([]*bascule.Knowledge, len(top))
+		for i, it := range top {
+			out[i] = li.items[it]
+		}
+	}
+	li.release(st)
+	return out
+}
+
+// splitPartial cuts the word being typed off the end of input.
+func splitPartial(input string) (head, tail string) {
+	if len(input) > maxInputBytes {
+		return input, ""
+	}
+	i := len(input)
+	for i > 0 {
+		r, size := utf8.DecodeLastRuneInString(input[:i])
+		if r == utf8.RuneError || !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)) {
+			break
+		}
+		i -= size
+	}
+	return input[:i], input[i:]
+}
+
+// prefixTerms fills st.pre with the terms of the knowledge's words that start with the folded
+// tail. A tail that starts no known word may be a finished word with a typo: it is then
+// matched as a whole word.
+func (li *langIndex) prefixTerms(st *state, tail string) {
+	st.pre = st.pre[:0]
+	mark := len(st.tk.spans)
+	st.tk.add(tail, plain)
+	if len(st.tk.spans) != mark+1 {
+		return
+	}
+	w := st.tk.word(mark)
+	if len(w) < minPrefix {
+		return
+	}
+	prefix := string(w)
+	for i := sort.SearchStrings(li.words, prefix); i < len(li.words) && strings.HasPrefix(li.words[i], prefix); i++ {
+		if t := li.wordTerm[i]; len(li.postings[t]) > 0 && !slices.Contains(st.pre, t) {
+			st.pre = append(st.pre, t)
+			if len(st.pre) == maxPrefixTerms {
+				break
+			}
+		}
+	}
+	if len(st.pre) == 0 && !li.lang.stop[prefix] {
+		if t := li.lookup(st, w); t >= 0 && !slices.Contains(st.q, t) {
+			st.q = append(st.q, t)
+		}
+	}
+}
