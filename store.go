@@ -37,18 +37,23 @@ type KnowledgeStore interface {
 	// ReplaceKnowledgeBase makes the stored model of kb.Bot equal to kb, in one transaction.
 	ReplaceKnowledgeBase(ctx context.Context, kb *KnowledgeBase) error
 	// OnKnowledgeChange registers fn, called after a bot's knowledge or settings changed
-	// (a local write, a replicated one, or another node's). Caches use it to invalidate.
+	// (a local write, a replicated one, or another node's). Caches use it to invalidate. An
+	// empty botID means any bot may have changed (a write by another process).
 	OnKnowledgeChange(fn func(botID string))
 }
 
 // DialogStore holds dialogs and everything visitors do.
 type DialogStore interface {
+	// Dialog returns a dialog without its variables (see Variables).
 	Dialog(ctx context.Context, id string) (*Dialog, error)
+	// Variables returns the variables of a dialog.
+	Variables(ctx context.Context, dialogID string) (map[string]string, error)
 	// LatestDialog returns the client's most recent dialog with the bot.
 	LatestDialog(ctx context.Context, botID, clientID string) (*Dialog, error)
 	// RecordTalk durably stores one answered question before returning: it creates newDialog
 	// when not nil, assigns in.N after the highest N of the dialog, and moves the dialog's
-	// LastAt. An interaction whose id exists already is not stored twice.
+	// last activity. An interaction whose id exists already is not stored twice. With a nil
+	// interaction it only creates the dialog (a welcome opens a context without a question).
 	RecordTalk(ctx context.Context, newDialog *Dialog, in *Interaction) error
 	// Interactions returns a dialog's interactions in order; with last > 0 only the last ones.
 	Interactions(ctx context.Context, dialogID string, last int) ([]Interaction, error)

@@ -41,6 +41,13 @@ type Options struct {
 	sqlstore.Options
 }
 
+// checkpoint copies the write-ahead log into the database without waiting for readers or the
+// writer (PASSIVE), so the log stays small and readers fast.
+func checkpoint(ctx context.Context, w *sql.DB) error {
+	_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return err
+}
+
 // Dialect is SQLite's flavour of the shared SQL.
 var Dialect = sqlstore.Dialect{Name: "sqlite", Greatest: "MAX"}
 
@@ -59,15 +66,21 @@ func Open(ctx context.Context, dir string, o Options) (*sqlstore.Store, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	pragmas := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(OFF)", "cache_size(-16000)"} {
+	// The write-ahead log is checkpointed every second by a passive checkpoint beside the
+	// writer (see checkpoint); the automatic checkpoint is only a safety net, set high so it
+	// never runs inside an answer's commit.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(OFF)",
+		"cache_size(-32000)", "wal_autocheckpoint(50000)"} {
 		pragmas.Add("_pragma", p)
 	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
-	w.SetMaxOpenConns(1) // SQLite has one writer; queueing in Go is cheaper than SQLITE_BUSY
-	w.SetMaxIdleConns(1)
+	// One goroutine writes (group commit), so transactions never contend; the second
+	// connection lets a statement be prepared while the writer's transaction holds the first.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
@@ -92,7 +105,9 @@ func Open(ctx context.Context, dir string, o Options) (*sqlstore.Store, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s, err := sqlstore.New(ctx, Dialect, w, r, o.Options)
+	opts := o.Options
+	opts.Maintain = checkpoint
+	s, err := sqlstore.New(ctx, Dialect, w, r, opts)
 	if err != nil {
 		w.Close()
 		r.Close()

@@ -166,7 +166,7 @@ func testReplace(t *testing.T, open Factory) {
 
 // Talk makes a dialog and interaction as the engine would.
 func Talk(d *bascule.Dialog, question string, at time.Time) *bascule.Interaction {
-	return &bascule.Interaction{ID: bascule.NewID(), DialogID: d.ID, BotID: d.BotID, At: at, Question: question,
+	return &bascule.Interaction{ID: bascule.NewOrderedID(at), DialogID: d.ID, BotID: d.BotID, At: at, Question: question,
 		Answer: "<p>answer to " + question + "</p>", Type: bascule.TypeUnderstood, KnowledgeID: 1, Language: d.Language, Space: d.Space}
 }
 
@@ -210,10 +210,10 @@ func testTalk(t *testing.T, open Factory) {
 		t.Fatalf("dialog after talks: %+v", got)
 	}
 	must(t, s.SetVariable(ctx, &bascule.Variable{DialogID: d.ID, Name: "order", Value: "A-42"}))
-	got, err = s.Dialog(ctx, d.ID)
+	vars, err := s.Variables(ctx, d.ID)
 	must(t, err)
-	if got.Variables["order"] != "A-42" {
-		t.Fatalf("variables: %v", got.Variables)
+	if vars["order"] != "A-42" || len(vars) != 1 {
+		t.Fatalf("variables: %v", vars)
 	}
 	if err := s.SetVariable(ctx, &bascule.Variable{DialogID: bascule.NewID(), Name: "x"}); !errors.Is(err, bascule.ErrNotFound) {
 		t.Fatalf("variable of an unknown dialog: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bascule/bascule"
@@ -19,7 +18,8 @@ import (
 // is rolled back to its savepoint and reported to its caller alone.
 
 type op struct {
-	fn   func(*Tx) error
+	fn   func(*Tx) error // a write, or
+	talk *talkOp         // an answered question, written in bulk with the others of the batch
 	done chan error
 }
 
@@ -40,7 +40,10 @@ var errClosed = errors.New("store is closed")
 // (or failed). It waits for the outcome even if ctx ends meanwhile: a caller must never think
 // a committed write failed, or a retry would store it twice.
 func (s *Store) write(ctx context.Context, fn func(*Tx) error) error {
-	o := &op{fn: fn, done: make(chan error, 1)}
+	return s.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
+}
+
+func (s *Store) submit(ctx context.Context, o *op) error {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -91,6 +94,20 @@ func (s *Store) runBatch(batch []*op) {
 	ctx := context.Background()
 	results := make([]error, len(batch))
 	err := s.runTx(ctx, batch, results)
+	if errors.Is(err, errRetryAlone) {
+		if len(batch) > 1 {
+			// One write failed: the others must not fail with it. Each runs again on its own.
+			for i, o := range batch {
+				own := make([]error, 1)
+				if e := s.runTx(ctx, []*op{o}, own); errors.Is(e, errRetryAlone) {
+					results[i] = own[0]
+				} else {
+					results[i] = e
+				}
+			}
+		}
+		err = nil
+	}
 	for i, o := range batch {
 		if err != nil && results[i] == nil {
 			results[i] = err
@@ -99,6 +116,12 @@ func (s *Store) runBatch(batch []*op) {
 	}
 }
 
+// errRetryAlone says a write of a batch failed and the batch was rolled back.
+var errRetryAlone = errors.New("a write of the batch failed")
+
+// runTx runs the writes of a batch in one transaction. Writes almost never fail, so there is
+// no savepoint per write: if one fails, the whole batch rolls back and runBatch runs each
+// write alone (errRetryAlone); a write that fails alone has its error in results.
 func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -110,27 +133,30 @@ func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err er
 		}
 	}()
 	t := &Tx{s: s, tx: tx, ctx: ctx, now: s.now().UTC().Truncate(time.Millisecond)}
-	single := len(batch) == 1
-	for i, o := range batch {
-		if single {
-			if results[i] = o.fn(t); results[i] != nil {
-				_ = tx.Rollback() // nothing else in this transaction; fn's error is reported
-				return nil
+	var talks []*talkOp
+	for _, o := range batch {
+		if o.talk != nil {
+			talks = append(talks, o.talk)
+		}
+	}
+	if len(talks) > 0 {
+		if err := t.recordTalks(talks); err != nil {
+			if len(batch) > 1 {
+				return errRetryAlone
 			}
+			results[0] = err
+			return errRetryAlone
+		}
+	}
+	for i, o := range batch {
+		if o.fn == nil {
 			continue
 		}
-		mark, botsMark := len(t.changes), len(t.bots)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-			return fmt.Errorf("savepoint: %w", err)
-		}
 		if results[i] = o.fn(t); results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
-				return fmt.Errorf("rollback to savepoint: %w", err)
+			if len(batch) > 1 {
+				results[i] = nil // it runs again alone and reports its own error then
 			}
-			t.changes, t.bots = t.changes[:mark], t.bots[:botsMark]
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT w"); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
+			return errRetryAlone
 		}
 	}
 	if err := t.flushChanges(); err != nil {
@@ -144,7 +170,8 @@ func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if len(t.changes) > 0 {
+	if n := len(t.changes); n > 0 {
+		s.seen.Store(max(s.seen.Load(), t.changes[n-1].Seq))
 		s.NotifyChange()
 	}
 	for _, b := range uniq(t.bots) {
@@ -165,13 +192,26 @@ func uniq(ss []string) []string {
 	return out
 }
 
+// stmt returns query prepared on the writer, bound to this transaction.
+func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+	st, err := t.s.prepared(t.ctx, t.s.w, query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(t.ctx, st), nil
+}
+
 func (t *Tx) exec(query string, args ...any) error {
-	_, err := t.tx.ExecContext(t.ctx, t.s.q(query), args...)
+	_, err := t.execN(query, args...)
 	return err
 }
 
 func (t *Tx) execN(query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, t.s.q(query), args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(t.ctx, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -179,14 +219,24 @@ func (t *Tx) execN(query string, args ...any) (int64, error) {
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, t.s.q(query), args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, t.s.q(query), args...) // reports the same error on Scan
+	}
+	return st.QueryRowContext(t.ctx, args...)
 }
 
 func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(t.ctx, t.s.q(query), args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
 }
 
-// appendChange queues a change of this server's feed; its Seq is assigned at commit.
+// appendChange queues a change of this server's feed; its Seq is assigned at commit. Puts of
+// dialogs and interactions pass no data: the feed refers to the row, and Changes reads it when
+// the peer asks. The hot path (an answered question) then writes each byte once.
 func (t *Tx) appendChange(entity, key, op string, data any) error {
 	var raw json.RawMessage
 	if data != nil {
@@ -217,22 +267,11 @@ func (t *Tx) flushChanges() error {
 		return fmt.Errorf("allocate feed sequence: %w", err)
 	}
 	first := last - int64(n) + 1
-	const perInsert = 100
-	for start := 0; start < n; start += perInsert {
-		end := min(start+perInsert, n)
-		var b strings.Builder
-		b.WriteString("INSERT INTO changes (origin, seq, entity, key, op, data, at) VALUES ")
-		args := make([]any, 0, 7*(end-start))
-		for i := start; i < end; i++ {
-			c := &t.changes[i]
-			c.Seq = first + int64(i)
-			if i > start {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, c.Origin, c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At))
-		}
-		if err := t.exec(b.String(), args...); err != nil {
+	for i := range t.changes {
+		c := &t.changes[i]
+		c.Seq = first + int64(i)
+		if err := t.exec("INSERT INTO changes (origin, seq, entity, key, op, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			c.Origin, c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At)); err != nil {
 			return fmt.Errorf("append to feed: %w", err)
 		}
 	}

@@ -6,12 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bascule/bascule"
 )
 
-const dialogColumns = "id, bot_id, client_id, language, space, origin, continues, started_at, last_at, user_url, browser, os"
+// A dialog's last activity is derived from its interactions rather than updated on every
+// answer: one write less per question, and two servers can never disagree on it.
+const dialogColumns = "id, bot_id, client_id, language, space, origin, continues, started_at, user_url, browser, os"
+
+// selectDialog reads dialogColumns and the derived last activity, in scanDialog's order.
+func (s *Store) selectDialog() string {
+	return "SELECT d.id, d.bot_id, d.client_id, d.language, d.space, d.origin, d.continues, d.started_at, " +
+		s.d.Greatest + "(d.started_at, COALESCE((SELECT MAX(i.at) FROM interactions i WHERE i.dialog_id = d.id), 0)), " +
+		"d.user_url, d.browser, d.os FROM dialogs d "
+}
 
 func scanDialog(sc interface{ Scan(...any) error }) (*bascule.Dialog, error) {
 	var d bascule.Dialog
@@ -39,96 +49,201 @@ func scanDialogs(rows *sql.Rows) ([]bascule.Dialog, error) {
 
 // Dialog implements bascule.DialogStore.
 func (s *Store) Dialog(ctx context.Context, id string) (*bascule.Dialog, error) {
-	d, err := scanDialog(s.r.QueryRowContext(ctx, s.q("SELECT "+dialogColumns+" FROM dialogs WHERE id = ?"), id))
+	d, err := scanDialog(s.queryRow(ctx, s.selectDialog()+"WHERE d.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bascule.NotFoundf("no dialog %s", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read dialog: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT name, value FROM variables WHERE dialog_id = ?"), id)
+	return d, nil
+}
+
+// Variables implements bascule.DialogStore.
+func (s *Store) Variables(ctx context.Context, dialogID string) (map[string]string, error) {
+	rows, err := s.query(ctx, "SELECT name, value FROM variables WHERE dialog_id = ?", dialogID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	vars := map[string]string{}
 	for rows.Next() {
 		var n, v string
 		if err := rows.Scan(&n, &v); err != nil {
 			return nil, err
 		}
-		if d.Variables == nil {
-			d.Variables = map[string]string{}
-		}
-		d.Variables[n] = v
+		vars[n] = v
 	}
-	return d, rows.Err()
+	return vars, rows.Err()
 }
 
 // LatestDialog implements bascule.DialogStore.
 func (s *Store) LatestDialog(ctx context.Context, botID, clientID string) (*bascule.Dialog, error) {
-	d, err := scanDialog(s.r.QueryRowContext(ctx, s.q("SELECT "+dialogColumns+
-		" FROM dialogs WHERE bot_id = ? AND client_id = ? ORDER BY started_at DESC, id DESC LIMIT 1"), botID, clientID))
+	d, err := scanDialog(s.queryRow(ctx, s.selectDialog()+
+		"WHERE d.bot_id = ? AND d.client_id = ? ORDER BY d.started_at DESC, d.id DESC LIMIT 1", botID, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bascule.NotFoundf("no dialog for client %s", clientID)
 	}
 	return d, err
 }
 
-// RecordTalk implements bascule.DialogStore.
+// RecordTalk implements bascule.DialogStore. Answered questions are the one write made for
+// every request, so the writer stores those of a batch together (recordTalks).
 func (s *Store) RecordTalk(ctx context.Context, newDialog *bascule.Dialog, in *bascule.Interaction) error {
-	return s.write(ctx, func(t *Tx) error {
-		if newDialog != nil {
-			created, err := t.insertDialog(newDialog)
-			if err != nil {
-				return err
-			}
-			if created {
-				if err := t.appendChange(bascule.EntityDialog, newDialog.ID, bascule.OpPut, newDialog); err != nil {
+	return s.submit(ctx, &op{talk: &talkOp{dialog: newDialog, in: in}, done: make(chan error, 1)})
+}
+
+type talkOp struct {
+	dialog *bascule.Dialog
+	in     *bascule.Interaction
+}
+
+// maxRows bounds the rows of one multi-row statement; statements are prepared once per size.
+const maxRows = 64
+
+// recordTalks stores the new dialogs and answered questions of a batch with a few multi-row
+// statements: create the dialogs, read the dialogs' last positions, insert the interactions
+// numbered after them. Rows that exist already (a retried question) are left as they are.
+func (t *Tx) recordTalks(talks []*talkOp) error {
+	var dialogs []*bascule.Dialog
+	var ins []*bascule.Interaction
+	for _, op := range talks {
+		if op.dialog != nil {
+			dialogs = append(dialogs, op.dialog)
+		}
+		if op.in != nil {
+			ins = append(ins, op.in)
+		}
+	}
+	for start := 0; start < len(dialogs); start += maxRows {
+		chunk := dialogs[start:min(start+maxRows, len(dialogs))]
+		args := make([]any, 0, len(chunk)*11)
+		for _, d := range chunk {
+			args = append(args, d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
+				bascule.Millis(d.StartedAt), d.UserURL, d.Browser, d.OS)
+		}
+		created, err := t.returningIDs("INSERT INTO dialogs ("+dialogColumns+") VALUES "+rowMarks(11, len(chunk))+
+			" ON CONFLICT (id) DO NOTHING RETURNING id", args)
+		if err != nil {
+			return err
+		}
+		for _, d := range chunk {
+			if created[d.ID] {
+				if err := t.appendChange(bascule.EntityDialog, d.ID, bascule.OpPut, nil); err != nil {
 					return err
 				}
 			}
 		}
-		var n int
-		err := t.queryRow("SELECT n FROM interactions WHERE id = ?", in.ID).Scan(&n)
-		if err == nil {
-			in.N = n // already stored: a retry of the same question
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+	}
+	if len(ins) == 0 {
+		return nil
+	}
+	last := map[string]int{}
+	for _, in := range ins {
+		last[in.DialogID] = 0
+	}
+	ids := make([]any, 0, len(last))
+	for id := range last {
+		ids = append(ids, id)
+	}
+	for start := 0; start < len(ids); start += maxRows {
+		chunk := ids[start:min(start+maxRows, len(ids))]
+		// The correlated MAX is answered from the end of the (dialog_id, n) index; a GROUP BY
+		// would read every interaction of the dialogs.
+		rows, err := t.query("SELECT d.id, COALESCE((SELECT MAX(i.n) FROM interactions i WHERE i.dialog_id = d.id), 0) "+
+			"FROM dialogs d WHERE d.id IN ("+marks(len(chunk))+")", chunk...)
+		if err != nil {
 			return err
 		}
-		if err := t.queryRow("SELECT COALESCE(MAX(n), 0) + 1 FROM interactions WHERE dialog_id = ?", in.DialogID).Scan(&in.N); err != nil {
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			last[id] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := t.insertInteraction(in); err != nil {
+	}
+	for _, in := range ins {
+		last[in.DialogID]++
+		in.N = last[in.DialogID]
+	}
+	for start := 0; start < len(ins); start += maxRows {
+		chunk := ins[start:min(start+maxRows, len(ins))]
+		args := make([]any, 0, len(chunk)*14)
+		for _, in := range chunk {
+			args = append(args, in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer,
+				in.Type, in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
+		}
+		stored, err := t.returningIDs("INSERT INTO interactions ("+interactionColumns+") VALUES "+rowMarks(14, len(chunk))+
+			" ON CONFLICT (id) DO NOTHING RETURNING id", args)
+		if err != nil {
 			return err
 		}
-		return t.appendChange(bascule.EntityInteraction, in.ID, bascule.OpPut, in)
-	})
+		for _, in := range chunk {
+			if !stored[in.ID] {
+				// Already stored: a retry of the same question. Report where it was stored.
+				if err := t.queryRow("SELECT n FROM interactions WHERE id = ?", in.ID).Scan(&in.N); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := t.appendChange(bascule.EntityInteraction, in.ID, bascule.OpPut, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// returningIDs runs a statement that returns ids and collects them.
+func (t *Tx) returningIDs(query string, args []any) (map[string]bool, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, rows.Err()
+}
+
+// marks returns "?, ?, ?" for n values.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// rowMarks returns "(?, ?), (?, ?)" for rows of cols values.
+func rowMarks(cols, rows int) string {
+	row := "(" + marks(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
 // insertDialog stores a dialog unless it exists; it reports whether it was created.
 func (t *Tx) insertDialog(d *bascule.Dialog) (bool, error) {
-	if d.LastAt.Before(d.StartedAt) {
-		d.LastAt = d.StartedAt
-	}
-	n, err := t.execN("INSERT INTO dialogs ("+dialogColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	n, err := t.execN("INSERT INTO dialogs ("+dialogColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 		d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
-		bascule.Millis(d.StartedAt), bascule.Millis(d.LastAt), d.UserURL, d.Browser, d.OS)
+		bascule.Millis(d.StartedAt), d.UserURL, d.Browser, d.OS)
 	return n > 0, err
 }
 
-// insertInteraction stores an interaction unless its id exists, and moves the dialog's
-// activity time forward (never back: servers' clocks differ).
+// insertInteraction stores an interaction of the peer as it is (its N included) unless its id
+// exists.
 func (t *Tx) insertInteraction(in *bascule.Interaction) (bool, error) {
-	n, err := t.execN("INSERT INTO interactions (id, dialog_id, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author) "+
+	n, err := t.execN("INSERT INTO interactions ("+interactionColumns+") "+
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 		in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer, in.Type,
 		in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
-	if err != nil || n == 0 {
-		return false, err
-	}
-	return true, t.exec("UPDATE dialogs SET last_at = "+t.s.d.Greatest+"(last_at, ?) WHERE id = ?", bascule.Millis(in.At), in.DialogID)
+	return n > 0, err
 }
 
 const interactionColumns = "id, dialog_id, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author"
@@ -155,9 +270,9 @@ func (s *Store) Interactions(ctx context.Context, dialogID string, last int) ([]
 	var rows *sql.Rows
 	var err error
 	if last > 0 {
-		rows, err = s.r.QueryContext(ctx, s.q("SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?"), dialogID, last)
+		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, last)
 	} else {
-		rows, err = s.r.QueryContext(ctx, s.q("SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n, at, id"), dialogID)
+		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n, at, id", dialogID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read interactions: %w", err)
@@ -179,7 +294,7 @@ func (s *Store) Dialogs(ctx context.Context, f bascule.DialogFilter) ([]bascule.
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	query := "SELECT " + dialogColumns + " FROM dialogs WHERE bot_id = ? AND started_at >= ? AND started_at < ?"
+	query := s.selectDialog() + "WHERE d.bot_id = ? AND d.started_at >= ? AND d.started_at < ?"
 	args := []any{f.BotID, bascule.Millis(f.From), bascule.Millis(to)}
 	if f.After != "" {
 		var after int64
@@ -189,10 +304,10 @@ func (s *Store) Dialogs(ctx context.Context, f bascule.DialogFilter) ([]bascule.
 			}
 			return nil, err
 		}
-		query += " AND (started_at > ? OR (started_at = ? AND id > ?))"
+		query += " AND (d.started_at > ? OR (d.started_at = ? AND d.id > ?))"
 		args = append(args, after, after, f.After)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(query+" ORDER BY started_at, id LIMIT ?"), append(args, limit)...)
+	rows, err := s.r.QueryContext(ctx, s.q(query+" ORDER BY d.started_at, d.id LIMIT ?"), append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list dialogs: %w", err)
 	}
@@ -287,7 +402,7 @@ func (s *Store) TopKnowledge(ctx context.Context, botID, language string, since 
 
 // ClientDialogs implements bascule.DialogStore.
 func (s *Store) ClientDialogs(ctx context.Context, botID, clientID string) ([]bascule.Dialog, error) {
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+dialogColumns+" FROM dialogs WHERE bot_id = ? AND client_id = ? ORDER BY started_at, id"), botID, clientID)
+	rows, err := s.query(ctx, s.selectDialog()+"WHERE d.bot_id = ? AND d.client_id = ? ORDER BY d.started_at, d.id", botID, clientID)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 // Changes implements bascule.FeedStore. Only this server's own changes are served: what was
 // applied from the peer is not in the feed, so nothing ping-pongs between the two.
 func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]bascule.Change, error) {
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?"),
+	rows, err := s.query(ctx, "SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
 		s.serverID, since, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
@@ -33,13 +33,95 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]bascule.
 		c.At = bascule.FromMillis(at)
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.fillReferences(ctx, out)
+}
+
+// fillReferences reads the rows that dialog and interaction puts refer to. A row that is gone
+// was erased (GDPR) since: its change becomes a delete, so the peer drops any copy too and the
+// cursor still moves past it.
+func (s *Store) fillReferences(ctx context.Context, changes []bascule.Change) error {
+	refs := map[string]map[string]*bascule.Change{bascule.EntityDialog: {}, bascule.EntityInteraction: {}}
+	for i := range changes {
+		c := &changes[i]
+		if m, ok := refs[c.Entity]; ok && c.Op == bascule.OpPut && len(c.Data) == 0 {
+			m[c.Key] = c
+		}
+	}
+	for entity, m := range refs {
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), 500)]
+			ids = ids[len(chunk):]
+			if err := s.loadReferenced(ctx, entity, chunk, m); err != nil {
+				return err
+			}
+		}
+		for _, c := range m {
+			if len(c.Data) == 0 {
+				c.Op = bascule.OpDelete
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadReferenced(ctx context.Context, entity string, ids []string, into map[string]*bascule.Change) error {
+	marks := marks(len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	var rows *sql.Rows
+	var err error
+	if entity == bascule.EntityDialog {
+		rows, err = s.r.QueryContext(ctx, s.q(s.selectDialog()+"WHERE d.id IN ("+marks+")"), args...)
+	} else {
+		rows, err = s.r.QueryContext(ctx, s.q("SELECT "+interactionColumns+" FROM interactions WHERE id IN ("+marks+")"), args...)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s rows of the feed: %w", entity, err)
+	}
+	put := func(id string, v any) error {
+		b, err := json.Marshal(v)
+		if err == nil {
+			into[id].Data = b
+		}
+		return err
+	}
+	if entity == bascule.EntityDialog {
+		ds, err := scanDialogs(rows)
+		if err != nil {
+			return err
+		}
+		for i := range ds {
+			if err := put(ds[i].ID, &ds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ins, err := scanInteractions(rows)
+	if err != nil {
+		return err
+	}
+	for i := range ins {
+		if err := put(ins[i].ID, &ins[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LastSeq implements bascule.FeedStore.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.r.QueryRowContext(ctx, s.q("SELECT value FROM counters WHERE name = 'feed'")).Scan(&v)
+	err := s.queryRow(ctx, "SELECT value FROM counters WHERE name = 'feed'").Scan(&v)
 	return v, err
 }
 
@@ -134,6 +216,10 @@ func (t *Tx) apply(c *bascule.Change) error {
 			return err
 		}
 		return t.applyInteraction(in)
+	case bascule.EntityInteraction + " " + bascule.OpDelete:
+		return t.exec("DELETE FROM interactions WHERE id = ?", c.Key)
+	case bascule.EntityDialog + " " + bascule.OpDelete:
+		return t.eraseDialog(c.Key)
 	case bascule.EntityVariable + " " + bascule.OpPut:
 		v, err := decode[bascule.Variable](c)
 		if err != nil {
@@ -200,7 +286,7 @@ func (t *Tx) applyInteraction(in *bascule.Interaction) error {
 		return err
 	}
 	if _, err := t.insertDialog(&bascule.Dialog{ID: in.DialogID, BotID: in.BotID, Language: in.Language, Space: in.Space,
-		StartedAt: in.At, LastAt: in.At}); err != nil {
+		StartedAt: in.At}); err != nil {
 		return err
 	}
 	_, err := t.insertInteraction(in)

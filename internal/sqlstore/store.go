@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bascule/bascule"
@@ -40,11 +41,12 @@ type Store struct {
 	serverID string
 	now      func() time.Time
 
-	queue   chan *op
-	stop    chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	queue      chan *op
+	stop       chan struct{}
+	stopped    chan struct{}
+	background sync.WaitGroup
+	closeMu    sync.RWMutex
+	closed     bool
 
 	sigMu sync.Mutex
 	sig   chan struct{}
@@ -53,6 +55,11 @@ type Store struct {
 	kbFns []func(botID string)
 
 	rebound sync.Map // query -> rebound query
+	stmts   sync.Map // stmtKey -> *sql.Stmt
+
+	// seen is the newest feed sequence this process knows of: its own commits move it, and a
+	// poll finds commits of other processes (a "bascule kb import" beside a running server).
+	seen atomic.Int64
 }
 
 // Options tune a Store.
@@ -61,6 +68,9 @@ type Options struct {
 	MaxBatch int
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Maintain, when set, runs every second on the write pool, beside the writer (SQLite
+	// checkpoints its write-ahead log there, off the path of the answers).
+	Maintain func(ctx context.Context, w *sql.DB) error
 }
 
 var _ bascule.Store = (*Store)(nil)
@@ -82,8 +92,41 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 		return nil, err
 	}
 	s.serverID = id
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.seen.Store(last)
 	go s.writer(o.MaxBatch)
+	s.background.Add(1)
+	go s.housekeeping(time.Second, o.Maintain)
 	return s, nil
+}
+
+// housekeeping runs beside the writer: it notices writes made to the database by another
+// process and tells the callbacks (caches reload all bots, botID "", and feed readers wake
+// up), and it runs the engine's maintenance.
+func (s *Store) housekeeping(every time.Duration, maintain func(context.Context, *sql.DB) error) {
+	defer s.background.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if maintain != nil {
+			_ = maintain(context.Background(), s.w) // best effort: the next tick tries again
+		}
+		last, err := s.LastSeq(context.Background())
+		if err != nil || last <= s.seen.Load() {
+			continue
+		}
+		s.seen.Store(last)
+		s.NotifyChange()
+		s.NotifyKnowledge("")
+	}
 }
 
 // ensureServerID reads the server id stored with the database, creating it on first use.
@@ -135,6 +178,11 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	close(s.stop)
 	<-s.stopped
+	s.background.Wait()
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -142,7 +190,8 @@ func (s *Store) Close() error {
 	return err
 }
 
-// OnKnowledgeChange implements bascule.KnowledgeStore.
+// OnKnowledgeChange implements bascule.KnowledgeStore. An empty bot id means "any bot": the
+// change came from elsewhere and its extent is unknown.
 func (s *Store) OnKnowledgeChange(fn func(botID string)) {
 	s.kbMu.Lock()
 	s.kbFns = append(s.kbFns, fn)
@@ -198,6 +247,48 @@ func (s *Store) q(query string) string {
 	v := b.String()
 	s.rebound.Store(query, v)
 	return v
+}
+
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// prepared returns the statement for query on db, preparing it once. Preparing is the biggest
+// cost of a small statement (SQLite parses the SQL each time otherwise); database/sql keeps
+// one prepared copy per connection of the pool.
+func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	if st, ok := s.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, s.q(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a single-row read on the read pool with a prepared statement.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, s.r, query)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, s.q(query), args...) // reports the same error on Scan
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read on the read pool with a prepared statement.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, s.r, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // DB returns the read pool, for the packages that extend a store (dump, conformance checks).

@@ -18,7 +18,7 @@ CREATE TABLE sentences (
 
 CREATE TABLE dialogs (
   id TEXT PRIMARY KEY, bot_id TEXT NOT NULL, client_id TEXT NOT NULL, language TEXT NOT NULL, space TEXT NOT NULL,
-  origin TEXT NOT NULL, continues TEXT NOT NULL, started_at INTEGER NOT NULL, last_at INTEGER NOT NULL,
+  origin TEXT NOT NULL, continues TEXT NOT NULL, started_at INTEGER NOT NULL,
   user_url TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL);
 CREATE INDEX dialogs_bot_started ON dialogs (bot_id, started_at);
 CREATE INDEX dialogs_client ON dialogs (bot_id, client_id, started_at);
@@ -27,7 +27,7 @@ CREATE TABLE interactions (
   id TEXT PRIMARY KEY, dialog_id TEXT NOT NULL, bot_id TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,
   server TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, type TEXT NOT NULL,
   knowledge_id INTEGER NOT NULL, score REAL NOT NULL, language TEXT NOT NULL, space TEXT NOT NULL, author TEXT NOT NULL);
-CREATE INDEX interactions_dialog ON interactions (dialog_id, n);
+CREATE INDEX interactions_dialog ON interactions (dialog_id, n, at);
 CREATE INDEX interactions_bot_at ON interactions (bot_id, at);
 
 CREATE TABLE variables (dialog_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (dialog_id, name));

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/internal/loadgen"
+	"github.com/bascule/bascule/samplebot"
+)
+
+// runBench is "bascule bench": realistic dialogs against a running server, then the same
+// server's /healthz with the same concurrency, and the ratio of the two. Absolute figures vary
+// with the machine and its neighbours; the ratio, measured in one run, is what compares.
+func runBench(ctx context.Context, args []string, s *stdio) error {
+	fs := newFlags("bench", "-target URL [-c N] [-d 10s] [-bot ID] [-questions FILE] [-json]", s)
+	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the server")
+	conc := fs.Int("c", 64, "concurrent visitors")
+	dur := fs.Duration("d", 10*time.Second, "duration of each phase")
+	bot := fs.String("bot", bascule.SampleBotID, "bot to talk to")
+	qfile := fs.String("questions", "", "file of questions, one per line (default: the sample bot's held-out questions)")
+	perDialog := fs.Int("q", 4, "questions per dialog after the welcome")
+	asJSON := fs.Bool("json", false, "print the figures as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	questions, err := benchQuestions(*qfile)
+	if err != nil {
+		return err
+	}
+	client := loadgen.NewClient(*conc)
+	// Warm up (connections, the bot's index) so the first phase is not penalised.
+	loadgen.Dialogs(ctx, loadgen.Options{Target: *target, Bot: *bot, Concurrency: *conc, Duration: time.Second, Questions: questions, Client: client})
+	talk := loadgen.Dialogs(ctx, loadgen.Options{Target: *target, Bot: *bot, Concurrency: *conc, Duration: *dur,
+		Questions: questions, QuestionsPerDialog: *perDialog, Client: client})
+	health := loadgen.GET(ctx, strings.TrimRight(*target, "/")+"/healthz", *conc, *dur, client)
+	ratio := 0.0
+	if health.PerSecond > 0 {
+		ratio = talk.PerSecond / health.PerSecond
+	}
+	if *asJSON {
+		return json.NewEncoder(s.out).Encode(map[string]any{"talk": talk, "healthz": health, "ratio": ratio, "concurrency": *conc})
+	}
+	fmt.Fprintf(s.out, "bascule bench: %s, %d concurrent visitors, %s per phase, %d dialogs\n", *target, *conc, *dur, talk.Dialogs)
+	fmt.Fprintln(s.out, talk)
+	fmt.Fprintln(s.out, health)
+	fmt.Fprintf(s.out, "ratio talk/healthz: %.2f (requests per second, same server, same run)\n", ratio)
+	if talk.Requests == 0 {
+		return &exitError{code: 1, err: fmt.Errorf("no question was answered: is the server at %s serving bot %s?", *target, *bot)}
+	}
+	return nil
+}
+
+func benchQuestions(file string) ([]string, error) {
+	if file == "" {
+		var qs []string
+		for _, h := range samplebot.HeldOut() {
+			qs = append(qs, h.Question)
+		}
+		return qs, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var qs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if q := strings.TrimSpace(sc.Text()); q != "" {
+			qs = append(qs, q)
+		}
+	}
+	if len(qs) == 0 {
+		return nil, fmt.Errorf("%s holds no question", file)
+	}
+	return qs, sc.Err()
+}

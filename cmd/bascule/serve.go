@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/bascule/bascule/config"
+)
+
+func runServe(ctx context.Context, args []string, s *stdio) error {
+	fs := newFlags("serve", "[-config bascule.yml] [-listen ADDR] [-data DIR]", s)
+	file := fs.String("config", "", "configuration file (default: built-in defaults, see etc/bascule.yml)")
+	listen := fs.String("listen", "", "address to listen on, overriding server.listen (default 127.0.0.1:8080)")
+	data := fs.String("data", "", "data directory, overriding data.dir (default ./data)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*file, *listen, *data)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, cfg, newLogger(cfg.Log, os.Stderr), nil)
+}
+
+// loadConfig reads the file (or the defaults) and applies the flags that override it.
+func loadConfig(file, listen, data string) (*config.Config, error) {
+	cfg := config.Default()
+	if file != "" {
+		var err error
+		if cfg, err = config.Load(file); err != nil {
+			return nil, &exitError{code: 1, err: err}
+		}
+	}
+	if listen != "" {
+		cfg.Server.Listen = listen
+	}
+	if data != "" {
+		cfg.Data.Dir = data
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, &exitError{code: 1, err: err}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/admin"
+	"github.com/bascule/bascule/chatapi"
+	"github.com/bascule/bascule/config"
+	"github.com/bascule/bascule/engine"
+	"github.com/bascule/bascule/internal/httpx"
+	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/ratelimit"
+	"github.com/bascule/bascule/samplebot"
+	"github.com/bascule/bascule/sqlite"
+	"github.com/bascule/bascule/web"
+)
+
+// server is one running Bascule server: everything wired from a configuration. Only this
+// package wires components together.
+type server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   bascule.Store
+	engine  *engine.Engine
+	kb      *kb.Service
+	status  *chatapi.Status
+	handler http.Handler
+}
+
+// newLogger builds the logger a configuration asks for. Visitor input only ever goes into
+// attributes, which the handlers quote and escape.
+func newLogger(c config.Log, w *os.File) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(ctx context.Context, c *config.Config) (bascule.Store, error) {
+	switch c.Data.Driver {
+	case "sqlite":
+		return sqlite.Open(ctx, c.Data.Dir, sqlite.Options{Sync: c.Data.Sync})
+	}
+	return nil, fmt.Errorf("data.driver %q is not supported by this build", c.Data.Driver)
+}
+
+// newServer opens the store and wires the server. Close it with close.
+func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: st}
+	if err := s.wire(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) wire(ctx context.Context) error {
+	cfg := s.cfg
+	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput})
+	s.kb = &kb.Service{Store: s.store}
+	if cfg.Bots.Sample && cfg.Server.Role != config.RoleBackup {
+		if err := s.seedSample(ctx); err != nil {
+			return fmt.Errorf("load the sample bot: %w", err)
+		}
+	}
+	proxies, err := httpx.ParseProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.status = &chatapi.Status{ServerID: s.store.ServerID(), Role: func() string { return cfg.Server.Role }, DataDir: cfg.Data.Dir}
+	s.status.AddCheck("database", true, func(ctx context.Context) error {
+		_, err := s.store.LastSeq(ctx)
+		return err
+	})
+	api := chatapi.New(chatapi.Options{
+		Engine: s.engine, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
+		PerClient: ratelimit.New(cfg.Limits.PerClient.Rate, cfg.Limits.PerClient.Burst),
+		PerBot:    ratelimit.New(cfg.Limits.PerBot.Rate, cfg.Limits.PerBot.Burst),
+	})
+	mux := http.NewServeMux()
+	for _, p := range chatapi.Paths() {
+		mux.Handle(p, api)
+	}
+	if len(cfg.Admin.Tokens) > 0 {
+		tokens := map[string]string{}
+		for _, t := range cfg.Admin.Tokens {
+			tokens[t.Token] = t.Name
+		}
+		mux.Handle(admin.Prefix, admin.New(admin.Options{KB: s.kb, Tokens: tokens, Log: s.log}))
+	}
+	mux.HandleFunc("/healthz", chatapi.Healthz)
+	mux.HandleFunc("/readyz", s.status.Readyz)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", web.Demo)
+	s.handler = httpx.Recover(s.log, mux)
+	return nil
+}
+
+// seedSample loads the bundled sample bot unless the database already holds it.
+func (s *server) seedSample(ctx context.Context) error {
+	_, err := s.store.Bot(ctx, bascule.SampleBotID)
+	if err == nil || !errors.Is(err, bascule.ErrNotFound) {
+		return err
+	}
+	_, err = s.kb.Import(ctx, samplebot.KnowledgeBase())
+	return err
+}
+
+// serve accepts requests on l until ctx ends, then shuts down gracefully: in-flight requests
+// finish (within server.shutdown_timeout), then the database is closed cleanly.
+func (s *server) serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.cfg.Server.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.Server.TLS.Cert, s.cfg.Server.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("server.tls: %w", err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	s.log.Info("shutting down: finishing requests in flight")
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown timed out; closing remaining connections", "err", err)
+		hs.Close()
+	}
+	return nil
+}
+
+func (s *server) close() error { return s.store.Close() }
+
+// listenAndServe runs a configured server until ctx ends.
+func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
+	srv, err := newServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := srv.close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}()
+	l, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "addr", l.Addr().String(), "role", cfg.Server.Role, "server", srv.store.ServerID(), "data", cfg.Data.Dir, "version", bascule.Version)
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	return srv.serve(ctx, l)
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"html"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bascule/bascule"
+)
+
+// Special inputs of the dydu protocol.
+const (
+	InputWelcome        = "#welcome#"
+	InputReset          = "#reset#"
+	pushConditionPrefix = "_pushcondition_:"
+	goalPagePrefix      = "_goalpage_:"
+	mailtoPrefix        = "#dydumailto:"
+)
+
+// TalkRequest is one question of a visitor.
+type TalkRequest struct {
+	BotID     string
+	ContextID string // the dialog to continue; "" or unknown starts a new one
+	Input     string // as sent; the dydu chatbox HTML-escapes it
+	Language  string
+	Space     string
+	ClientID  string
+	UserURL   string
+	Browser   string
+	OS        string
+	// InteractionID, when the chatbox chose one, makes a question retried on the other server
+	// of the pair one interaction, not two.
+	InteractionID string
+}
+
+// TalkResult is the bot's answer.
+type TalkResult struct {
+	Dialog      *bascule.Dialog      // nil after #reset#: the visitor starts afresh
+	Interaction *bascule.Interaction // nil when nothing was stored (welcome, reset)
+	Text        string               // sanitised HTML
+	Type        string               // typeResponse
+	KnowledgeID int64
+	Rewords     []string // questions to offer as buttons
+	Language    string
+	Space       string
+	AskFeedback bool
+	Time        time.Time
+}
+
+// Talk answers one question and stores it durably before returning.
+func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error) {
+	bot, err := e.Bot(ctx, req.BotID)
+	if err != nil {
+		return nil, err
+	}
+	now := e.opt.Now().UTC().Truncate(time.Millisecond)
+	input := Clean(req.Input)
+	res := &TalkResult{Language: bot.Language(req.Language), Space: bot.Space(req.Space), Time: now}
+	if input == InputReset {
+		// The chatbox forgets its context and asks #welcome# next: nothing to store.
+		return res, nil
+	}
+	d, isNew, err := e.resolve(ctx, bot, req, res, now)
+	if err != nil {
+		return nil, err
+	}
+	res.Dialog = d
+	record := true
+	switch {
+	case input == InputWelcome:
+		res.Text, res.Type, record = bot.Sentence(bascule.SentenceWelcome, res.Language), bascule.TypeWelcome, false
+	case strings.HasPrefix(input, goalPagePrefix):
+		return &TalkResult{Language: res.Language, Space: res.Space, Time: now}, nil
+	case strings.HasPrefix(input, mailtoPrefix):
+		res.Text, res.Type, record = mailtoUnavailable(res.Language), bascule.TypeMisunderstood, false
+	case strings.HasPrefix(input, pushConditionPrefix):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(input, pushConditionPrefix), 10, 64)
+		k := bot.Knowledge(id)
+		if k == nil || !k.Enabled {
+			return &TalkResult{Language: res.Language, Space: res.Space, Time: now}, nil
+		}
+		input = "" // the visitor did not type it
+		res.Text, res.Type, res.KnowledgeID = k.Answer, bascule.TypeUnderstood, k.ID
+	case input == "":
+		res.Text, res.Type = bot.Sentence(bascule.SentenceEmpty, res.Language), bascule.TypeEmpty
+	case utf8.RuneCountInString(input) > e.opt.MaxInput:
+		input = truncateRunes(input, e.opt.MaxInput)
+		res.Text, res.Type = bot.Sentence(bascule.SentenceTooLong, res.Language), bascule.TypeTooLong
+	default:
+		if err := e.answer(ctx, bot, d, isNew, input, res); err != nil {
+			return nil, err
+		}
+	}
+	if !record {
+		if isNew {
+			if err := e.store.RecordTalk(ctx, d, nil); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+	in := &bascule.Interaction{ID: req.InteractionID, DialogID: d.ID, BotID: d.BotID, At: now, Server: e.store.ServerID(),
+		Question: input, Answer: res.Text, Type: res.Type, KnowledgeID: res.KnowledgeID, Language: res.Language, Space: res.Space}
+	if !bascule.IsID(in.ID) {
+		in.ID = bascule.NewOrderedID(now)
+	}
+	var newDialog *bascule.Dialog
+	if isNew {
+		newDialog = d
+	}
+	if err := e.store.RecordTalk(ctx, newDialog, in); err != nil {
+		return nil, err
+	}
+	d.LastAt = now
+	res.Interaction = in
+	return res, nil
+}
+
+// resolve finds the dialog a question belongs to: the given context if it is this bot's and
+// still live, otherwise a new dialog (an unknown or archived context gets a new one, as dydu
+// does).
+func (e *Engine) resolve(ctx context.Context, bot *Bot, req *TalkRequest, res *TalkResult, now time.Time) (*bascule.Dialog, bool, error) {
+	if bascule.IsID(req.ContextID) {
+		d, err := e.store.Dialog(ctx, req.ContextID)
+		switch {
+		case err == nil && d.BotID == bot.KB.Bot.ID && d.Live(now, e.opt.Idle):
+			res.Language, res.Space = bot.Language(d.Language), bot.Space(d.Space)
+			return d, false, nil
+		case err != nil && !errors.Is(err, bascule.ErrNotFound):
+			return nil, false, err
+		}
+	}
+	d := &bascule.Dialog{ID: bascule.NewID(), BotID: bot.KB.Bot.ID, ClientID: limit(req.ClientID, 64),
+		Language: res.Language, Space: res.Space, Origin: e.store.ServerID(), StartedAt: now, LastAt: now,
+		UserURL: limit(req.UserURL, 2048), Browser: limit(req.Browser, 200), OS: limit(req.OS, 200)}
+	return d, true, nil
+}
+
+// answer matches the question and applies the thresholds.
+func (e *Engine) answer(ctx context.Context, bot *Bot, d *bascule.Dialog, isNew bool, input string, res *TalkResult) error {
+	matches := bot.Index.Search(input, res.Language, res.Space, maxSuggestions+1)
+	verdict, chosen := Decide(matches)
+	switch verdict {
+	case Understood:
+		k := chosen[0].Knowledge
+		res.Text, res.Type, res.KnowledgeID = k.Answer, bascule.TypeUnderstood, k.ID
+		res.AskFeedback = bot.KB.Bot.Settings.AskFeedback
+	case Reword:
+		var b strings.Builder
+		b.WriteString(bot.Sentence(bascule.SentenceRewordIntro, res.Language))
+		b.WriteString(`<ul class="bascule-rewords">`)
+		for _, m := range chosen {
+			res.Rewords = append(res.Rewords, m.Knowledge.Question)
+			b.WriteString(`<li>`)
+			b.WriteString(html.EscapeString(m.Knowledge.Question))
+			b.WriteString(`</li>`)
+		}
+		b.WriteString(`</ul>`)
+		res.Text, res.Type = b.String(), bascule.TypeReword
+	default:
+		res.Type = bascule.TypeMisunderstood
+		res.Text = bot.Sentence(bascule.SentenceMisunderstood, res.Language)
+		streak, err := e.misunderstoodStreak(ctx, bot, d, isNew)
+		if err != nil {
+			return err
+		}
+		if streak {
+			res.Type = bascule.TypeTooManyMisunderstood
+			res.Text = bot.Sentence(bascule.SentenceTooManyMisunderstood, res.Language)
+		}
+	}
+	return nil
+}
+
+// misunderstoodStreak reports whether this misunderstood question completes a run of
+// MisunderstoodInARow (3 by default) misunderstood questions.
+func (e *Engine) misunderstoodStreak(ctx context.Context, bot *Bot, d *bascule.Dialog, isNew bool) (bool, error) {
+	n := bot.KB.Bot.Settings.MisunderstoodInARow
+	if n <= 0 {
+		n = 3
+	}
+	if isNew || n == 1 {
+		return n == 1, nil
+	}
+	last, err := e.store.Interactions(ctx, d.ID, n-1)
+	if err != nil {
+		return false, err
+	}
+	if len(last) < n-1 {
+		return false, nil
+	}
+	for _, in := range last {
+		if in.Type != bascule.TypeMisunderstood && in.Type != bascule.TypeTooManyMisunderstood {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func mailtoUnavailable(lang string) string {
+	if lang == "fr" {
+		return "<p>L'envoi de la conversation par e-mail n'est pas disponible.</p>"
+	}
+	return "<p>Sending the conversation by e-mail is not available.</p>"
+}
+
+// Clean makes visitor input safe to use: invalid UTF-8 and control characters are replaced,
+// HTML entities (the dydu chatbox escapes & < >) are decoded, and spaces are trimmed. The
+// result is plain text: it is stored as such and always rendered as text.
+func Clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, '&') >= 0 {
+		s = html.UnescapeString(s)
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return ' '
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+func truncateRunes(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+// limit cleans visitor-supplied metadata and cuts it to at most n bytes.
+func limit(s string, n int) string {
+	s = Clean(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
