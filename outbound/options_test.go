@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
@@ -265,4 +266,20 @@ func FuzzParseOptions(f *testing.F) {
 		u, _ := url.Parse("https://example.com/")
 		s.ProxyFor(u)
 	})
+}
+
+func ExampleParseOptions() {
+	file := `# ~/.bascule/options.env
+http.proxyHost=*.localdomain.com
+http.proxyPort=80
+http.proxyUser=login
+http.proxyPassword="mdp"
+https.nonProxyHosts=localhost
+`
+	_, err := ParseOptions("options.env", strings.NewReader(file))
+	fmt.Println(err)
+	// Output:
+	// options.env:2: http.proxyHost: "*.localdomain.com": wildcards belong in http.nonProxyHosts; http.proxyHost names one proxy
+	// options.env:5: http.proxyPassword: values are not quoted: remove the quotes (docker's env_file would keep them in the value)
+	// options.env:6: https.nonProxyHosts: does not exist: use http.nonProxyHosts, which applies to https:// URLs too
 }
