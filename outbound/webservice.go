@@ -84,7 +84,7 @@ func (c *WebServices) call(ctx context.Context, ws bascule.WebService, vars map[
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		// The URL may hold an API key or a visitor's data: the service's name says enough.
+		// Without the URL, as in newRequest: the service's name says enough.
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
@@ -125,12 +125,13 @@ func newRequest(ws bascule.WebService, vars map[string]string) (*http.Request, e
 	if err != nil {
 		return nil, err
 	}
+	// Errors leave the URL out: it may hold an API key or a visitor's data.
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return nil, fmt.Errorf("url: %w", ue.Err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: must be an http:// or https:// URL", rawURL)
+		return nil, errors.New("url: must start with http:// or https:// and a host name")
 	}
 	contentType := ""
 	for k, v := range ws.Headers {
