@@ -51,6 +51,9 @@ func NewTransport(w *Watcher, tlsConfig *tls.Config) *Transport {
 				return nil
 			}
 			c, _ := ctx.Value(proxyChoiceKey{}).(*proxyChoice)
+			if c == nil { // net/http keeps the request's values in the dial's context; if it ever stops
+				return fmt.Errorf("the proxy refused the tunnel: HTTP %s", resp.Status)
+			}
 			return c.refused(resp)
 		},
 		DialContext:           dialer.DialContext,
