@@ -67,7 +67,7 @@ type Proxy struct {
 
 // URL returns the proxy as net/http wants it; user and password become Proxy-Authorization.
 func (p *Proxy) URL() *url.URL {
-	u := &url.URL{Scheme: "http", Host: net.JoinHostPort(p.Host, strconv.Itoa(p.Port))}
+	u := &url.URL{Scheme: "http", Host: p.Addr()}
 	if p.User != "" {
 		u.User = url.UserPassword(p.User, p.Password)
 	}
@@ -120,8 +120,8 @@ func (s *ProxySettings) bypass(host string) bool {
 	return false
 }
 
-// Masked returns a copy with every password replaced by "****": the view the status API and
-// the logs show.
+// Masked returns a copy with every password replaced by "****": the view for the status API
+// (ProxySettings marshals its passwords otherwise).
 func (s *ProxySettings) Masked() *ProxySettings {
 	return &ProxySettings{HTTP: s.HTTP.masked(), HTTPS: s.HTTPS.masked(), NonProxyHosts: slices.Clone(s.NonProxyHosts)}
 }
@@ -324,10 +324,10 @@ func (p *parser) checkValue(n int, key, value string) bool {
 	return true
 }
 
-// settings checks the rules between keys and builds the result; it returns nil when a key
-// it needs was reported already.
+// settings checks the rules between keys and builds the result, which ParseOptions returns
+// only when no line had a problem.
 func (p *parser) settings() *ProxySettings {
-	s := &ProxySettings{NonProxyHosts: DefaultNonProxyHosts}
+	s := &ProxySettings{NonProxyHosts: slices.Clone(DefaultNonProxyHosts)}
 	if e := p.entries[KeyNonProxyHosts]; e != nil {
 		s.NonProxyHosts = nil
 		if e.value != "" {
