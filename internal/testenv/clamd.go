@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -83,35 +81,11 @@ func StartClamd(t testing.TB) *Clamd {
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := os.Create(filepath.Join(dir, "clamd.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", confPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start clamd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); out.Close() }()
-	c := &Clamd{Addr: "tcp://127.0.0.1:" + strconv.Itoa(port), Socket: "unix://" + sock}
-	c.stop = sync.OnceFunc(func() { stop(cmd, exited) })
-	t.Cleanup(c.stop)
-
+	d := startDaemon(t, dir, bin, "-c", confPath)
 	// Loading even one signature takes clamd a moment; a full database takes many seconds.
-	deadline := time.Now().Add(60 * time.Second)
-	for !ping("127.0.0.1:" + strconv.Itoa(port)) {
-		select {
-		case err := <-exited:
-			exited <- err // for the cleanup
-			t.Fatalf("clamd exited (%v):\n%s", err, readFile(filepath.Join(dir, "clamd.out")))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clamd does not answer PING on 127.0.0.1:%d after 60s:\n%s", port, readFile(logPath))
-		}
-	}
-	return c
+	tcp := "127.0.0.1:" + strconv.Itoa(port)
+	d.waitUntil(t, 60*time.Second, "answer PING on "+tcp, logPath, func() bool { return ping(tcp) })
+	return &Clamd{Addr: "tcp://" + tcp, Socket: "unix://" + sock, stop: d.stop}
 }
 
 // Stop stops clamd now, for tests of what happens when it is down.
