@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -14,6 +15,9 @@ const (
 	bm25K1 = 1.2
 	bm25B  = 0.75
 )
+
+// rerankDepth is how many of BM25's best items are re-ordered by confidence.
+const rerankDepth = 10
 
 // Index is the search structure over one bot's enabled knowledge. It is immutable once built
 // and safe for concurrent use; rebuild it when the knowledge changes.
@@ -156,14 +160,13 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 					}
 					continue
 				}
+				// A synonym written out in a formulation stands for its group, exactly as
+				// a slot does: the reference question then matches every way of saying
+				// its words, and no word counts twice.
 				ids := words(p.text)
-				terms = append(terms, ids...)
-				length += len(ids)
-				// A synonym written out in a formulation counts as its group too, so that
-				// the reference question matches every way of saying its words.
-				for _, o := range li.detect(ids, nil) {
-					terms = append(terms, o.concept)
-				}
+				n := len(terms)
+				terms = bag(ids, li.detect(ids, nil), terms)
+				length += len(terms) - n
 			}
 			slices.Sort(terms)
 			if key := phraseKey(terms); length > 0 && !seen[key] {
@@ -278,7 +281,10 @@ func (li *langIndex) buildPhrases(ex *expander) {
 }
 
 // detect appends to out the groups found in a sequence of term ids (-1 for unknown words).
+// Where phrases overlap, the longest wins: "carte cadeau" is a gift card, not a bank card that
+// happens to be a present.
 func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
+	start := len(out)
 	for i, t := range seq {
 		if t < 0 || int(t) >= len(li.byFirst) {
 			continue
@@ -293,7 +299,45 @@ func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
 			}
 		}
 	}
+	found := out[start:]
+	for i := range found {
+		o := &found[i]
+		for _, p := range found {
+			if p.to-p.from > o.to-o.from && p.from <= o.from && o.to <= p.to {
+				o.concept = -1
+				break
+			}
+		}
+	}
+	kept := out[:start]
+	for _, o := range found {
+		if o.concept >= 0 {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+// bag appends to out the terms of a text: its groups, and the words no group covers.
+func bag(seq []int32, occ []occurrence, out []int32) []int32 {
+	for _, o := range occ {
+		out = append(out, o.concept)
+	}
+	for i, t := range seq {
+		if t >= 0 && !covered(occ, i) {
+			out = append(out, t)
+		}
+	}
 	return out
+}
+
+func covered(occ []occurrence, i int) bool {
+	for _, o := range occ {
+		if int(o.from) <= i && i < int(o.to) {
+			return true
+		}
+	}
+	return false
 }
 
 // state is the scratch space of one search, pooled per language so that the hot path
@@ -322,16 +366,10 @@ func (li *langIndex) parse(st *state, input string) {
 		st.pos = append(st.pos, li.lookup(st, st.tk.word(i)))
 	}
 	st.occ = li.detect(st.pos, st.occ)
-	for _, t := range st.pos {
-		if t >= 0 && !slices.Contains(st.q, t) {
-			st.q = append(st.q, t)
-		}
-	}
-	for _, o := range st.occ {
-		if !slices.Contains(st.q, o.concept) {
-			st.q = append(st.q, o.concept)
-		}
-	}
+	st.q = bag(st.pos, st.occ, st.q)
+	// A question is a set of terms: saying "order" twice does not make it more about orders.
+	slices.Sort(st.q)
+	st.q = slices.Compact(st.q)
 }
 
 // lookup finds the term of a question word: as written, then by its stem, then as a typo of a
@@ -430,7 +468,9 @@ func (ix *Index) Search(input, lang, space string, n int) []Match {
 	st := li.pool.Get().(*state)
 	li.parse(st, input)
 	li.accumulate(st, st.q, false)
-	top := li.rankItems(st, space, n)
+	// BM25 finds the candidates; coverage of both the question and the formulation orders
+	// the few best, because it is what tells "the same question" from "shares its words".
+	top := li.rankItems(st, space, max(n, rerankDepth))
 	var out []Match
 	if len(top) > 0 {
 		out = make([]Match, len(top))
@@ -441,6 +481,10 @@ func (ix *Index) Search(input, lang, space string, n int) []Match {
 				Confidence: li.confidence(st, st.bestDoc[it], st.bestBM[it]),
 			}
 		}
+		slices.SortStableFunc(out, func(a, b Match) int {
+			return cmp.Or(cmp.Compare(b.Confidence, a.Confidence), cmp.Compare(b.Score, a.Score))
+		})
+		out = out[:min(n, len(out))]
 	}
 	li.release(st)
 	return out

@@ -19,10 +19,13 @@ type language struct {
 	aliases map[string][]string
 	// stem reduces a folded word to its stem.
 	stem func(string) string
+	// keep are words the stemmer would merge with an unrelated word: French "pays" (country)
+	// would meet "payer" (to pay), "visa" would meet "vis" (screw).
+	keep map[string]bool
 }
 
 func (l *language) stemWord(w string) string {
-	if l.stem == nil || !isLetters(w) {
+	if l.stem == nil || !isLetters(w) || l.keep[w] {
 		return w
 	}
 	return l.stem(w)
@@ -49,7 +52,9 @@ var languages = map[string]*language{
 			tes toi ton tu un une vos votre vous y ete deja alors donc car cest bien tres aussi
 			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir
 			bonjour bonsoir salut coucou hello merci svp stp plait sil cordialement madame monsieur
-			mme mr svp bjr bsr slt jsp ok oui`),
+			mme mr bjr bsr slt jsp ok oui pour chez comme mais tout tous toute toutes dois doit faut
+			va vais vas avais avait sera serai serait ici quoi encore possible besoin aide aider
+			question`),
 		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
 			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
 			mdp:mot de passe pwd:mot de passe cmd:commande cde:commande cmde:commande pr:pour ds:dans
@@ -61,6 +66,7 @@ var languages = map[string]*language{
 			dispo:disponible dispos:disponibles infos:informations info:information
 			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit`),
 		stem: stemFrench,
+		keep: set(`pays visa`),
 	},
 	"en": {
 		stop: set(`a about am an and any are as at be been being by did do does for from had has have
@@ -68,7 +74,8 @@ var languages = map[string]*language{
 			that the their them then there these they this those to us was we were what which who
 			whom will would shall should can could may might must you your yours s m d ll re ve
 			just also very really how know tell want wanna like get got please pls hello hi hey
-			thanks thank thx dear regards sir madam ok okay yes`),
+			thanks thank thx dear regards sir madam ok okay yes need help able possible question
+			anything something now one let`),
 		aliases: aliases(`t:not don:do doesn:does didn:did isn:is aren:are wasn:was weren:were
 			haven:have hasn:has hadn:had couldn:could wouldn:would shouldn:should won:will ain:not
 			dont:do not doesnt:does not didnt:did not isnt:is not arent:are not wasnt:was not
@@ -78,7 +85,7 @@ var languages = map[string]*language{
 			pw:password passwd:password acct:account addr:address pkg:package hrs:hours
 			mins:minutes b4:before tmrw:tomorrow tmr:tomorrow 2day:today bc:because cuz:because
 			coz:because cos:because info:information msg:message email:email mail:email
-			e:email`),
+			e:email color:colour colors:colours installment:instalment installments:instalments`),
 		stem: stemEnglish,
 	},
 }

@@ -7,7 +7,20 @@ import (
 
 // rank is the ranking score of a document: its BM25, weighted by the share of the document the
 // question covers, so that a short formulation said in full beats a long one half said.
+var rankMode = 0
+var lastD, lastQ float64
+
 func rank(bm, self float32) float32 {
+	switch rankMode {
+	case 1:
+		return bm * bm / self
+	case 2:
+		return bm/self + bm*0.001
+	case 3:
+		return bm
+	case 4:
+		return bm * float32(math.Sqrt(float64(bm/self)))
+	}
 	return bm * (0.5 + 0.5*bm/self)
 }
 
@@ -26,12 +39,19 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	dcov := float64(bm / doc.self)
 	var got, all float32
 	for i, t := range st.pos {
-		w := li.unknownWeight
+		w, hit := li.unknownWeight, false
 		if t >= 0 {
-			w = li.idf[t]
+			w, hit = li.idf[t], has(doc.terms, t)
+		}
+		// A word inside a group weighs as its group: the group is what the word means here.
+		for _, o := range st.occ {
+			if int(o.from) <= i && i < int(o.to) {
+				w = li.idf[o.concept]
+				hit = hit || has(doc.terms, o.concept)
+			}
 		}
 		all += w
-		if t >= 0 && has(doc.terms, t) || coveredByGroup(st.occ, i, doc.terms) {
+		if hit {
 			got += w
 		}
 	}
@@ -39,7 +59,8 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 		return 0
 	}
 	qcov := float64(got / all)
-	return min(1, math.Pow(dcov, 0.75)*math.Pow(qcov, 0.25))
+	lastD, lastQ = dcov, qcov
+	return min(1, math.Sqrt(dcov*qcov))
 }
 
 func has(sorted []int32, t int32) bool {
@@ -47,13 +68,3 @@ func has(sorted []int32, t int32) bool {
 	return ok
 }
 
-// coveredByGroup reports whether word i of the question is part of a matching group the
-// document holds.
-func coveredByGroup(occ []occurrence, i int, terms []int32) bool {
-	for _, o := range occ {
-		if int(o.from) <= i && i < int(o.to) && has(terms, o.concept) {
-			return true
-		}
-	}
-	return false
-}
