@@ -7,33 +7,23 @@ import (
 
 // rank is the ranking score of a document: its BM25, weighted by the share of the document the
 // question covers, so that a short formulation said in full beats a long one half said.
-var rankMode = 0
-var lastD, lastQ float64
-
 func rank(bm, self float32) float32 {
-	switch rankMode {
-	case 1:
-		return bm * bm / self
-	case 2:
-		return bm/self + bm*0.001
-	case 3:
-		return bm
-	case 4:
-		return bm * float32(math.Sqrt(float64(bm/self)))
-	}
 	return bm * (0.5 + 0.5*bm/self)
 }
 
-// confidence says how surely document d answers the parsed question, in [0, 1]. It multiplies
-// two coverages, each independent of the size and vocabulary of the knowledge base:
+// confidence says how surely document d answers the parsed question, in [0, 1]: the geometric
+// mean of two coverages, each independent of the size and vocabulary of the knowledge base:
 //   - of the document by the question: its BM25 divided by the BM25 the document scores
 //     against itself (1 when the question says everything the formulation says);
 //   - of the question by the document: the IDF-weighted share of the question's words that the
-//     document holds, itself or through a matching group.
+//     document holds, itself or through a matching group. A word the knowledge never uses
+//     weighs as a rare word: it is often what an out-of-scope question is about.
 //
-// The document side weighs more: visitors wrap their question in context the knowledge has no
-// word for ("I ordered a sofa for my mother last week and..."), while a formulation only half
-// said is a real doubt.
+// Either coverage alone is fooled: a question that says a one-word formulation and much more
+// ("conseille-moi un bon film" holds "conseiller"), or a formulation that shares the question's
+// every word but also asks something else. The geometric mean needs both; on the sample bot's
+// held-out questions it separates right from wrong answers better than weighting either side
+// more (weights from 0.3 to 0.7 were tried).
 func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	doc := &li.docs[d]
 	dcov := float64(bm / doc.self)
@@ -59,7 +49,6 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 		return 0
 	}
 	qcov := float64(got / all)
-	lastD, lastQ = dcov, qcov
 	return min(1, math.Sqrt(dcov*qcov))
 }
 
