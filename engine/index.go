@@ -19,6 +19,15 @@ const (
 // rerankDepth is how many of BM25's best items are re-ordered by confidence.
 const rerankDepth = 10
 
+// maxInsertionTop is the largest n for which the best n items are kept by insertion; above,
+// every candidate is sorted.
+const maxInsertionTop = 64
+
+// pruneAt is the number of documents above which a term is pruned (see accumulate). Only
+// bots of thousands of items have such terms; measured at 10,000 items, it halves the time of
+// a question without changing which item comes first.
+const pruneAt = 1024
+
 // Index is the search structure over one bot's enabled knowledge. It is immutable once built
 // and safe for concurrent use; rebuild it when the knowledge changes.
 type Index struct {
@@ -48,11 +57,9 @@ type langIndex struct {
 	postings [][]posting
 	docs     []doc
 	items    []*bascule.Knowledge
-	// itemSpace is the space of each item: 0 for every space, else an id of spaces.
-	itemSpace []int32
-	spaces    map[string]int32
-	phrases   []phrase
-	byFirst   [][]int32 // phrase indexes by their first term id
+	spaces   map[string]int32
+	phrases  []phrase
+	byFirst  [][]int32 // phrase indexes by their first term id
 	// words are the folded words of the knowledge, sorted, for autocomplete prefixes and typo
 	// correction; wordTerm holds their term ids and deletes their one-letter-deleted variants.
 	words    []string
@@ -70,9 +77,22 @@ type posting struct {
 }
 
 type doc struct {
-	item  int32
-	self  float32 // the document's BM25 against itself: the most a question can score on it
-	terms []int32 // distinct terms, sorted
+	item    int32
+	space   int32     // the item's space: 0 for every space, else an id of langIndex.spaces
+	self    float32   // the document's BM25 against itself: the most a question can score on it
+	terms   []int32   // distinct terms, sorted
+	weights []float32 // the BM25 contribution of each term
+}
+
+// weight returns the BM25 contribution of term t to the document. Documents hold a handful
+// of terms: a linear scan beats a binary search.
+func (d *doc) weight(t int32) (float32, bool) {
+	for i, u := range d.terms {
+		if u >= t {
+			return d.weights[i], u == t
+		}
+	}
+	return 0, false
 }
 
 // phrase is one way of writing a matching group, as term ids; a phrase can belong to several
@@ -135,6 +155,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 
 	type rawDoc struct {
 		item   int32
+		space  int32
 		terms  []int32 // every occurrence, sorted
 		length int
 	}
@@ -145,7 +166,6 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 			sp = int32(len(li.spaces))
 			li.spaces[k.Space] = sp
 		}
-		li.itemSpace = append(li.itemSpace, sp)
 		seen := map[string]bool{}
 		for _, text := range append([]string{k.Question}, k.Formulations...) {
 			var terms []int32
@@ -171,7 +191,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 			slices.Sort(terms)
 			if key := phraseKey(terms); length > 0 && !seen[key] {
 				seen[key] = true
-				raw = append(raw, rawDoc{int32(i), terms, length})
+				raw = append(raw, rawDoc{int32(i), sp, terms, length})
 			}
 		}
 	}
@@ -198,6 +218,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 	for di, d := range raw {
 		norm := 1 - bm25B + bm25B*float64(d.length)/avg
 		var distinct []int32
+		var weights []float32
 		var self float64
 		for j := 0; j < len(d.terms); {
 			t, tf := d.terms[j], 0
@@ -208,9 +229,10 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 			w := float64(li.idf[t]) * float64(tf) * (bm25K1 + 1) / (float64(tf) + bm25K1*norm)
 			li.postings[t] = append(li.postings[t], posting{int32(di), float32(w)})
 			distinct = append(distinct, t)
+			weights = append(weights, float32(w))
 			self += w
 		}
-		li.docs[di] = doc{item: d.item, self: float32(self), terms: distinct}
+		li.docs[di] = doc{item: d.item, space: d.space, self: float32(self), terms: distinct, weights: weights}
 	}
 	li.buildWords()
 	li.pool.New = func() any {
@@ -353,6 +375,7 @@ type state struct {
 	bestDoc []int32   // the document that scored it
 	bestBM  []float32 // and its BM25
 	cands   []int32   // items with best > 0
+	top     []int32   // the best of cands, in order
 	pre     []int32   // autocomplete: terms the typed prefix may end as
 	del     []byte    // typo correction: a word with one letter deleted
 }
@@ -386,21 +409,48 @@ func (li *langIndex) lookup(st *state, w []byte) int32 {
 
 // accumulate sums the BM25 contributions of terms into st.acc. With only set, a document is
 // counted only if an earlier call touched it (autocomplete: the typed prefix must match).
+//
+// Terms are taken rarest first. A term in more than pruneAt documents does not bring new
+// candidates once rarer terms have found some: a document holding only very common words of
+// the question cannot outrank one holding its rare words, and walking the candidates' own
+// terms is cheaper than a posting list the size of the knowledge.
 func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
+	slices.SortFunc(terms, func(a, b int32) int { return cmp.Compare(li.df(a), li.df(b)) })
 	for _, t := range terms {
 		if int(t) >= len(li.postings) {
 			continue
 		}
-		for _, p := range li.postings[t] {
-			switch {
-			case st.acc[p.doc] != 0:
+		ps := li.postings[t]
+		walk := len(st.touched) > 0 && (only || len(ps) > pruneAt)
+		switch {
+		case walk && len(st.touched) < len(ps):
+			for _, d := range st.touched {
+				if w, ok := li.docs[d].weight(t); ok {
+					st.acc[d] += w
+				}
+			}
+		case walk || only:
+			for _, p := range ps {
+				if st.acc[p.doc] != 0 {
+					st.acc[p.doc] += p.w
+				}
+			}
+		default:
+			for _, p := range ps {
+				if st.acc[p.doc] == 0 {
+					st.touched = append(st.touched, p.doc)
+				}
 				st.acc[p.doc] += p.w
-			case !only:
-				st.acc[p.doc] = p.w
-				st.touched = append(st.touched, p.doc)
 			}
 		}
 	}
+}
+
+func (li *langIndex) df(t int32) int {
+	if int(t) >= len(li.postings) {
+		return 0
+	}
+	return len(li.postings[t])
 }
 
 // rankItems keeps each item's best document among the touched ones, in the given space, and
@@ -415,7 +465,7 @@ func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
 		bm := st.acc[d]
 		st.acc[d] = 0
 		doc := &li.docs[d]
-		if s := li.itemSpace[doc.item]; s != 0 && s != sp {
+		if doc.space != 0 && doc.space != sp {
 			continue
 		}
 		r := rank(bm, doc.self)
@@ -435,18 +485,33 @@ func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
 		}
 		return a < b // deterministic among ties: the item listed first
 	}
-	// Partial selection: the best n move to the front in order; n is small in practice.
-	n = min(n, len(st.cands))
-	for i := range n {
-		m := i
-		for j := i + 1; j < len(st.cands); j++ {
-			if better(st.cands[j], st.cands[m]) {
-				m = j
+	st.top = st.top[:0]
+	if n > maxInsertionTop {
+		st.top = append(st.top, st.cands...)
+		slices.SortFunc(st.top, func(a, b int32) int {
+			if better(a, b) {
+				return -1
 			}
-		}
-		st.cands[i], st.cands[m] = st.cands[m], st.cands[i]
+			return 1
+		})
+		return st.top[:min(n, len(st.top))]
 	}
-	return st.cands[:n]
+	// One pass, keeping the best n in order: most candidates lose against the n-th at once.
+	for _, c := range st.cands {
+		if len(st.top) == n && !better(c, st.top[n-1]) {
+			continue
+		}
+		if len(st.top) < n {
+			st.top = append(st.top, c)
+		}
+		i := len(st.top) - 1
+		for i > 0 && better(c, st.top[i-1]) {
+			st.top[i] = st.top[i-1]
+			i--
+		}
+		st.top[i] = c
+	}
+	return st.top
 }
 
 // release clears what a search left in st and gives it back to the pool.
