@@ -56,4 +56,3 @@ func has(sorted []int32, t int32) bool {
 	_, ok := slices.BinarySearch(sorted, t)
 	return ok
 }
-
