@@ -22,8 +22,8 @@ func TestDecide(t *testing.T) {
 		{"exactly at the threshold", []Match{m(1, UnderstoodAt)}, Understood, []int64{1}},
 		{"sure but tied", []Match{m(1, 0.9), m(2, 0.9), m(3, 0.2)}, Reword, []int64{1, 2}},
 		{"sure but close", []Match{m(1, 0.9), m(2, 0.9-CloseGap/2)}, Reword, []int64{1, 2}},
-		{"plausible", []Match{m(1, 0.5), m(2, 0.45), m(3, 0.4), m(4, 0.35)}, Reword, []int64{1, 2, 3}},
-		{"plausible, weak ones left out", []Match{m(1, 0.5), m(2, 0.1)}, Reword, []int64{1}},
+		{"plausible", []Match{m(1, RewordAt+0.1), m(2, RewordAt+0.05), m(3, RewordAt), m(4, RewordAt)}, Reword, []int64{1, 2, 3}},
+		{"plausible, weak ones left out", []Match{m(1, RewordAt+0.1), m(2, RewordAt-0.1)}, Reword, []int64{1}},
 		{"too weak", []Match{m(1, RewordAt-0.01), m(2, 0.1)}, Misunderstood, nil},
 		{"zero confidence", []Match{m(1, 0)}, Misunderstood, nil},
 	}

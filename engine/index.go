@@ -237,10 +237,9 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 	li.buildWords()
 	li.pool.New = func() any {
 		return &state{
-			acc:     make([]float32, len(li.docs)),
-			best:    make([]float32, len(li.items)),
-			bestDoc: make([]int32, len(li.items)),
-			bestBM:  make([]float32, len(li.items)),
+			acc:    make([]float32, len(li.docs)),
+			best:   make([]hit, len(li.items)),
+			second: make([]hit, len(li.items)),
 		}
 	}
 	return li
@@ -362,6 +361,12 @@ func covered(occ []occurrence, i int) bool {
 	return false
 }
 
+// hit is a document's score for the question.
+type hit struct {
+	rank, bm float32 // rank is 0 for no document
+	doc      int32
+}
+
 // state is the scratch space of one search, pooled per language so that the hot path
 // allocates only its result.
 type state struct {
@@ -371,9 +376,8 @@ type state struct {
 	q       []int32   // distinct terms of the question: words and groups
 	acc     []float32 // BM25 by document
 	touched []int32   // documents with acc > 0
-	best    []float32 // best ranking score by item
-	bestDoc []int32   // the document that scored it
-	bestBM  []float32 // and its BM25
+	best    []hit     // the best document of each item
+	second  []hit     // and its second best
 	cands   []int32   // items with best > 0
 	top     []int32   // the best of cands, in order
 	pre     []int32   // autocomplete: terms the typed prefix may end as
@@ -468,20 +472,22 @@ func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
 		if doc.space != 0 && doc.space != sp {
 			continue
 		}
-		r := rank(bm, doc.self)
-		if st.best[doc.item] == 0 {
+		h := hit{rank(bm, doc.self), bm, d}
+		switch b := &st.best[doc.item]; {
+		case b.rank == 0:
 			st.cands = append(st.cands, doc.item)
-		}
-		if r > st.best[doc.item] {
-			st.best[doc.item] = r
-			st.bestDoc[doc.item] = d
-			st.bestBM[doc.item] = bm
+			*b = h
+		case h.rank > b.rank:
+			st.second[doc.item] = *b
+			*b = h
+		case h.rank > st.second[doc.item].rank:
+			st.second[doc.item] = h
 		}
 	}
 	st.touched = st.touched[:0]
 	better := func(a, b int32) bool {
-		if st.best[a] != st.best[b] {
-			return st.best[a] > st.best[b]
+		if ra, rb := st.best[a].rank, st.best[b].rank; ra != rb {
+			return ra > rb
 		}
 		return a < b // deterministic among ties: the item listed first
 	}
@@ -517,7 +523,7 @@ func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
 // release clears what a search left in st and gives it back to the pool.
 func (li *langIndex) release(st *state) {
 	for _, it := range st.cands {
-		st.best[it] = 0
+		st.best[it], st.second[it] = hit{}, hit{}
 	}
 	li.pool.Put(st)
 }
@@ -542,8 +548,8 @@ func (ix *Index) Search(input, lang, space string, n int) []Match {
 		for i, it := range top {
 			out[i] = Match{
 				Knowledge:  li.items[it],
-				Score:      float64(st.best[it]),
-				Confidence: li.confidence(st, st.bestDoc[it], st.bestBM[it]),
+				Score:      float64(st.best[it].rank),
+				Confidence: li.itemConfidence(st, it),
 			}
 		}
 		slices.SortStableFunc(out, func(a, b Match) int {

@@ -49,7 +49,7 @@ var languages = map[string]*language{
 	"fr": {
 		stop: set(`a ai as au aux avec avez avoir avons c ca ce ceci cela ces cet cette d dans de des
 			du elle elles en es est et etait etais etes etre eu fait faire il ils j je l la le les leur
-			leurs lui m ma me mes moi mon n ne nos notre nous on ont ou par peut peux pouvez pourriez
+			leurs lui m ma me mes moi mon n ne nos notre nous on ont par peut peux pouvez pourriez
 			pourrais puis qu que quel quelle quelles quels qui s sa se ses si son sont suis sur t ta te
 			tes toi ton tu un une vos votre vous y ete deja alors donc car cest bien tres aussi
 			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir

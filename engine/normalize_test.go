@@ -52,7 +52,7 @@ func TestNormalizeBadInputs(t *testing.T) {
 		{"only stop words", "le la les de du et est-ce que", []string{}},
 		{"only greetings", "Bonjour, merci !", []string{}},
 		{"only punctuation", "?!... ,;: «» — ()[]{}", []string{}},
-		{"emoji", "ma commande 🚚📦 est où ? 😡", []string{"command"}},
+		{"emoji", "ma commande 🚚📦 est où ? 😡", []string{"command", "ou"}},
 		{"html and script", "<script>alert('x')</script>", []string{"script", "alert", "x", "script"}},
 		{"invalid utf-8", "commande\xff\xfe livr\xc3", []string{"command", "livr"}},
 		{"10,000 characters", strings.Repeat("commande ", 1112), nil},

