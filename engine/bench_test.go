@@ -60,7 +60,7 @@ func synthetic(n int) (*bascule.KnowledgeBase, []string) {
 			k.Formulations = append(k.Formulations, strings.Join(f, " "))
 		}
 		kb.Knowledge = append(kb.Knowledge, k)
-		// One question per item: a formulation with a word dropped, an unknown word and,
+		// One question per item: its reference question with a word dropped, an unknown word and,
 		// one time in three, a typo.
 		q := strings.Fields(k.Question)
 		q = append(q[:1], q[2:]...)

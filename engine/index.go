@@ -24,8 +24,8 @@ const rerankDepth = 10
 const maxInsertionTop = 64
 
 // pruneAt is the number of documents above which a term is pruned (see accumulate). Only
-// bots of thousands of items have such terms; measured at 10,000 items, it halves the time of
-// a question without changing which item comes first.
+// bots of thousands of items have such terms; on the 10,000-item benchmark it cuts the time of
+// a question from about 105 µs to 45 µs, and top-1 on its questions stays at 99.5%.
 const pruneAt = 1024
 
 // Index is the search structure over one bot's enabled knowledge. It is immutable once built
@@ -38,10 +38,12 @@ type Index struct {
 type Match struct {
 	Knowledge *bascule.Knowledge
 	// Score is the raw ranking score: BM25 of the best formulation, weighted by how much of
-	// that formulation the question covers. It orders matches of one question only.
+	// that formulation the question covers. It finds the candidates of one question and breaks
+	// ties between them; it means nothing across questions.
 	Score float64
 	// Confidence is in [0, 1] and comparable across questions: 1 when the question says
-	// everything the formulation says and nothing the knowledge does not know. Decide reads it.
+	// everything the formulation says and nothing the knowledge does not know. Matches are
+	// ordered by it, and Decide reads it.
 	Confidence float64
 }
 
@@ -530,7 +532,7 @@ func (li *langIndex) release(st *state) {
 
 // Search returns at most n matches, best first, among enabled items of language lang whose
 // Space is "" or equals space. Each knowledge item appears once (its best-scoring formulation
-// counts).
+// counts). Best first means by Confidence, then Score.
 func (ix *Index) Search(input, lang, space string, n int) []Match {
 	li := ix.langs[lang]
 	if li == nil || n <= 0 {

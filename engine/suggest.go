@@ -15,6 +15,7 @@ import (
 const (
 	minPrefix      = 2
 	maxPrefixTerms = 64
+	maxPrefixWords = 4 * maxPrefixTerms
 )
 
 // Suggest returns up to n knowledge questions for autocomplete (dydu chat/search) for a partial
@@ -83,7 +84,8 @@ func (li *langIndex) prefixTerms(st *state, tail string) {
 	prefix := string(w)
 	completes := false
 	n := len(st.pos)
-	for i := sort.SearchStrings(li.words, prefix); i < len(li.words) && strings.HasPrefix(li.words[i], prefix); i++ {
+	first := sort.SearchStrings(li.words, prefix)
+	for i := first; i < len(li.words) && i-first < maxPrefixWords && strings.HasPrefix(li.words[i], prefix); i++ {
 		t := li.wordTerm[i]
 		seq := append(st.pos[:n:n], t)
 		for _, o := range li.detect(seq, nil) {
