@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -15,6 +16,18 @@ const (
 	bm25B  = 0.75
 )
 
+// rerankDepth is how many of BM25's best items are re-ordered by confidence.
+const rerankDepth = 10
+
+// maxInsertionTop is the largest n for which the best n items are kept by insertion; above,
+// every candidate is sorted.
+const maxInsertionTop = 64
+
+// pruneAt is the number of documents above which a term is pruned (see accumulate). Only
+// bots of thousands of items have such terms; on the 10,000-item benchmark it cuts the time of
+// a question from about 105 µs to 45 µs, and top-1 on its questions stays at 99.5%.
+const pruneAt = 1024
+
 // Index is the search structure over one bot's enabled knowledge. It is immutable once built
 // and safe for concurrent use; rebuild it when the knowledge changes.
 type Index struct {
@@ -25,10 +38,12 @@ type Index struct {
 type Match struct {
 	Knowledge *bascule.Knowledge
 	// Score is the raw ranking score: BM25 of the best formulation, weighted by how much of
-	// that formulation the question covers. It orders matches of one question only.
+	// that formulation the question covers. It finds the candidates of one question and breaks
+	// ties between them; it means nothing across questions.
 	Score float64
 	// Confidence is in [0, 1] and comparable across questions: 1 when the question says
-	// everything the formulation says and nothing the knowledge does not know. Decide reads it.
+	// everything the formulation says and nothing the knowledge does not know. Matches are
+	// ordered by it, and Decide reads it.
 	Confidence float64
 }
 
@@ -44,11 +59,9 @@ type langIndex struct {
 	postings [][]posting
 	docs     []doc
 	items    []*bascule.Knowledge
-	// itemSpace is the space of each item: 0 for every space, else an id of spaces.
-	itemSpace []int32
-	spaces    map[string]int32
-	phrases   []phrase
-	byFirst   [][]int32 // phrase indexes by their first term id
+	spaces   map[string]int32
+	phrases  []phrase
+	byFirst  [][]int32 // phrase indexes by their first term id
 	// words are the folded words of the knowledge, sorted, for autocomplete prefixes and typo
 	// correction; wordTerm holds their term ids and deletes their one-letter-deleted variants.
 	words    []string
@@ -66,9 +79,22 @@ type posting struct {
 }
 
 type doc struct {
-	item  int32
-	self  float32 // the document's BM25 against itself: the most a question can score on it
-	terms []int32 // distinct terms, sorted
+	item    int32
+	space   int32     // the item's space: 0 for every space, else an id of langIndex.spaces
+	self    float32   // the document's BM25 against itself: the most a question can score on it
+	terms   []int32   // distinct terms, sorted
+	weights []float32 // the BM25 contribution of each term
+}
+
+// weight returns the BM25 contribution of term t to the document. Documents hold a handful
+// of terms: a linear scan beats a binary search.
+func (d *doc) weight(t int32) (float32, bool) {
+	for i, u := range d.terms {
+		if u >= t {
+			return d.weights[i], u == t
+		}
+	}
+	return 0, false
 }
 
 // phrase is one way of writing a matching group, as term ids; a phrase can belong to several
@@ -131,6 +157,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 
 	type rawDoc struct {
 		item   int32
+		space  int32
 		terms  []int32 // every occurrence, sorted
 		length int
 	}
@@ -141,7 +168,6 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 			sp = int32(len(li.spaces))
 			li.spaces[k.Space] = sp
 		}
-		li.itemSpace = append(li.itemSpace, sp)
 		seen := map[string]bool{}
 		for _, text := range append([]string{k.Question}, k.Formulations...) {
 			var terms []int32
@@ -156,19 +182,18 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 					}
 					continue
 				}
+				// A synonym written out in a formulation stands for its group, exactly as
+				// a slot does: the reference question then matches every way of saying
+				// its words, and no word counts twice.
 				ids := words(p.text)
-				terms = append(terms, ids...)
-				length += len(ids)
-				// A synonym written out in a formulation counts as its group too, so that
-				// the reference question matches every way of saying its words.
-				for _, o := range li.detect(ids, nil) {
-					terms = append(terms, o.concept)
-				}
+				n := len(terms)
+				terms = bag(ids, li.detect(ids, nil), terms)
+				length += len(terms) - n
 			}
 			slices.Sort(terms)
 			if key := phraseKey(terms); length > 0 && !seen[key] {
 				seen[key] = true
-				raw = append(raw, rawDoc{int32(i), terms, length})
+				raw = append(raw, rawDoc{int32(i), sp, terms, length})
 			}
 		}
 	}
@@ -195,6 +220,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 	for di, d := range raw {
 		norm := 1 - bm25B + bm25B*float64(d.length)/avg
 		var distinct []int32
+		var weights []float32
 		var self float64
 		for j := 0; j < len(d.terms); {
 			t, tf := d.terms[j], 0
@@ -205,17 +231,17 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 			w := float64(li.idf[t]) * float64(tf) * (bm25K1 + 1) / (float64(tf) + bm25K1*norm)
 			li.postings[t] = append(li.postings[t], posting{int32(di), float32(w)})
 			distinct = append(distinct, t)
+			weights = append(weights, float32(w))
 			self += w
 		}
-		li.docs[di] = doc{item: d.item, self: float32(self), terms: distinct}
+		li.docs[di] = doc{item: d.item, space: d.space, self: float32(self), terms: distinct, weights: weights}
 	}
 	li.buildWords()
 	li.pool.New = func() any {
 		return &state{
-			acc:     make([]float32, len(li.docs)),
-			best:    make([]float32, len(li.items)),
-			bestDoc: make([]int32, len(li.items)),
-			bestBM:  make([]float32, len(li.items)),
+			acc:    make([]float32, len(li.docs)),
+			best:   make([]hit, len(li.items)),
+			second: make([]hit, len(li.items)),
 		}
 	}
 	return li
@@ -278,7 +304,10 @@ func (li *langIndex) buildPhrases(ex *expander) {
 }
 
 // detect appends to out the groups found in a sequence of term ids (-1 for unknown words).
+// Where phrases overlap, the longest wins: "carte cadeau" is a gift card, not a bank card that
+// happens to be a present.
 func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
+	start := len(out)
 	for i, t := range seq {
 		if t < 0 || int(t) >= len(li.byFirst) {
 			continue
@@ -293,7 +322,51 @@ func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
 			}
 		}
 	}
+	found := out[start:]
+	for i := range found {
+		o := &found[i]
+		for _, p := range found {
+			if p.to-p.from > o.to-o.from && p.from <= o.from && o.to <= p.to {
+				o.concept = -1
+				break
+			}
+		}
+	}
+	kept := out[:start]
+	for _, o := range found {
+		if o.concept >= 0 {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+// bag appends to out the terms of a text: its groups, and the words no group covers.
+func bag(seq []int32, occ []occurrence, out []int32) []int32 {
+	for _, o := range occ {
+		out = append(out, o.concept)
+	}
+	for i, t := range seq {
+		if t >= 0 && !covered(occ, i) {
+			out = append(out, t)
+		}
+	}
 	return out
+}
+
+func covered(occ []occurrence, i int) bool {
+	for _, o := range occ {
+		if int(o.from) <= i && i < int(o.to) {
+			return true
+		}
+	}
+	return false
+}
+
+// hit is a document's score for the question.
+type hit struct {
+	rank, bm float32 // rank is 0 for no document
+	doc      int32
 }
 
 // state is the scratch space of one search, pooled per language so that the hot path
@@ -305,10 +378,10 @@ type state struct {
 	q       []int32   // distinct terms of the question: words and groups
 	acc     []float32 // BM25 by document
 	touched []int32   // documents with acc > 0
-	best    []float32 // best ranking score by item
-	bestDoc []int32   // the document that scored it
-	bestBM  []float32 // and its BM25
+	best    []hit     // the best document of each item
+	second  []hit     // and its second best
 	cands   []int32   // items with best > 0
+	top     []int32   // the best of cands, in order
 	pre     []int32   // autocomplete: terms the typed prefix may end as
 	del     []byte    // typo correction: a word with one letter deleted
 }
@@ -322,16 +395,10 @@ func (li *langIndex) parse(st *state, input string) {
 		st.pos = append(st.pos, li.lookup(st, st.tk.word(i)))
 	}
 	st.occ = li.detect(st.pos, st.occ)
-	for _, t := range st.pos {
-		if t >= 0 && !slices.Contains(st.q, t) {
-			st.q = append(st.q, t)
-		}
-	}
-	for _, o := range st.occ {
-		if !slices.Contains(st.q, o.concept) {
-			st.q = append(st.q, o.concept)
-		}
-	}
+	st.q = bag(st.pos, st.occ, st.q)
+	// A question is a set of terms: saying "order" twice does not make it more about orders.
+	slices.Sort(st.q)
+	st.q = slices.Compact(st.q)
 }
 
 // lookup finds the term of a question word: as written, then by its stem, then as a typo of a
@@ -348,21 +415,48 @@ func (li *langIndex) lookup(st *state, w []byte) int32 {
 
 // accumulate sums the BM25 contributions of terms into st.acc. With only set, a document is
 // counted only if an earlier call touched it (autocomplete: the typed prefix must match).
+//
+// Terms are taken rarest first. A term in more than pruneAt documents does not bring new
+// candidates once rarer terms have found some: a document holding only very common words of
+// the question cannot outrank one holding its rare words, and walking the candidates' own
+// terms is cheaper than a posting list the size of the knowledge.
 func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
+	slices.SortFunc(terms, func(a, b int32) int { return cmp.Compare(li.df(a), li.df(b)) })
 	for _, t := range terms {
 		if int(t) >= len(li.postings) {
 			continue
 		}
-		for _, p := range li.postings[t] {
-			switch {
-			case st.acc[p.doc] != 0:
+		ps := li.postings[t]
+		walk := len(st.touched) > 0 && (only || len(ps) > pruneAt)
+		switch {
+		case walk && len(st.touched) < len(ps):
+			for _, d := range st.touched {
+				if w, ok := li.docs[d].weight(t); ok {
+					st.acc[d] += w
+				}
+			}
+		case walk || only:
+			for _, p := range ps {
+				if st.acc[p.doc] != 0 {
+					st.acc[p.doc] += p.w
+				}
+			}
+		default:
+			for _, p := range ps {
+				if st.acc[p.doc] == 0 {
+					st.touched = append(st.touched, p.doc)
+				}
 				st.acc[p.doc] += p.w
-			case !only:
-				st.acc[p.doc] = p.w
-				st.touched = append(st.touched, p.doc)
 			}
 		}
 	}
+}
+
+func (li *langIndex) df(t int32) int {
+	if int(t) >= len(li.postings) {
+		return 0
+	}
+	return len(li.postings[t])
 }
 
 // rankItems keeps each item's best document among the touched ones, in the given space, and
@@ -377,51 +471,68 @@ func (li *langIndex) rankItems(st *state, space string, n int) []int32 {
 		bm := st.acc[d]
 		st.acc[d] = 0
 		doc := &li.docs[d]
-		if s := li.itemSpace[doc.item]; s != 0 && s != sp {
+		if doc.space != 0 && doc.space != sp {
 			continue
 		}
-		r := rank(bm, doc.self)
-		if st.best[doc.item] == 0 {
+		h := hit{rank(bm, doc.self), bm, d}
+		switch b := &st.best[doc.item]; {
+		case b.rank == 0:
 			st.cands = append(st.cands, doc.item)
-		}
-		if r > st.best[doc.item] {
-			st.best[doc.item] = r
-			st.bestDoc[doc.item] = d
-			st.bestBM[doc.item] = bm
+			*b = h
+		case h.rank > b.rank:
+			st.second[doc.item] = *b
+			*b = h
+		case h.rank > st.second[doc.item].rank:
+			st.second[doc.item] = h
 		}
 	}
 	st.touched = st.touched[:0]
 	better := func(a, b int32) bool {
-		if st.best[a] != st.best[b] {
-			return st.best[a] > st.best[b]
+		if ra, rb := st.best[a].rank, st.best[b].rank; ra != rb {
+			return ra > rb
 		}
 		return a < b // deterministic among ties: the item listed first
 	}
-	// Partial selection: the best n move to the front in order; n is small in practice.
-	n = min(n, len(st.cands))
-	for i := range n {
-		m := i
-		for j := i + 1; j < len(st.cands); j++ {
-			if better(st.cands[j], st.cands[m]) {
-				m = j
+	st.top = st.top[:0]
+	if n > maxInsertionTop {
+		st.top = append(st.top, st.cands...)
+		slices.SortFunc(st.top, func(a, b int32) int {
+			if better(a, b) {
+				return -1
 			}
-		}
-		st.cands[i], st.cands[m] = st.cands[m], st.cands[i]
+			return 1
+		})
+		return st.top[:min(n, len(st.top))]
 	}
-	return st.cands[:n]
+	// One pass, keeping the best n in order: most candidates lose against the n-th at once.
+	for _, c := range st.cands {
+		if len(st.top) == n && !better(c, st.top[n-1]) {
+			continue
+		}
+		if len(st.top) < n {
+			st.top = append(st.top, c)
+		}
+		i := len(st.top) - 1
+		for i > 0 && better(c, st.top[i-1]) {
+			st.top[i] = st.top[i-1]
+			i--
+		}
+		st.top[i] = c
+	}
+	return st.top
 }
 
 // release clears what a search left in st and gives it back to the pool.
 func (li *langIndex) release(st *state) {
 	for _, it := range st.cands {
-		st.best[it] = 0
+		st.best[it], st.second[it] = hit{}, hit{}
 	}
 	li.pool.Put(st)
 }
 
 // Search returns at most n matches, best first, among enabled items of language lang whose
 // Space is "" or equals space. Each knowledge item appears once (its best-scoring formulation
-// counts).
+// counts). Best first means by Confidence, then Score.
 func (ix *Index) Search(input, lang, space string, n int) []Match {
 	li := ix.langs[lang]
 	if li == nil || n <= 0 {
@@ -430,17 +541,23 @@ func (ix *Index) Search(input, lang, space string, n int) []Match {
 	st := li.pool.Get().(*state)
 	li.parse(st, input)
 	li.accumulate(st, st.q, false)
-	top := li.rankItems(st, space, n)
+	// BM25 finds the candidates; coverage of both the question and the formulation orders
+	// the few best, because it is what tells "the same question" from "shares its words".
+	top := li.rankItems(st, space, max(n, rerankDepth))
 	var out []Match
 	if len(top) > 0 {
 		out = make([]Match, len(top))
 		for i, it := range top {
 			out[i] = Match{
 				Knowledge:  li.items[it],
-				Score:      float64(st.best[it]),
-				Confidence: li.confidence(st, st.bestDoc[it], st.bestBM[it]),
+				Score:      float64(st.best[it].rank),
+				Confidence: li.itemConfidence(st, it),
 			}
 		}
+		slices.SortStableFunc(out, func(a, b Match) int {
+			return cmp.Or(cmp.Compare(b.Confidence, a.Confidence), cmp.Compare(b.Score, a.Score))
+		})
+		out = out[:min(n, len(out))]
 	}
 	li.release(st)
 	return out

@@ -19,10 +19,15 @@ type language struct {
 	aliases map[string][]string
 	// stem reduces a folded word to its stem.
 	stem func(string) string
+	// keep are words the stemmer would merge with an unrelated word: French "pays" (country)
+	// would meet "payer" (to pay), "visa" "vis" (screw), "montant" (amount) "monter" (to
+	// assemble); English "instalments"
+	// would meet "install", "missing" would meet "missed".
+	keep map[string]bool
 }
 
 func (l *language) stemWord(w string) string {
-	if l.stem == nil || !isLetters(w) {
+	if l.stem == nil || !isLetters(w) || l.keep[w] {
 		return w
 	}
 	return l.stem(w)
@@ -44,12 +49,14 @@ var languages = map[string]*language{
 	"fr": {
 		stop: set(`a ai as au aux avec avez avoir avons c ca ce ceci cela ces cet cette d dans de des
 			du elle elles en es est et etait etais etes etre eu fait faire il ils j je l la le les leur
-			leurs lui m ma me mes moi mon n ne nos notre nous on ont ou par peut peux pouvez pourriez
+			leurs lui m ma me mes moi mon n ne nos notre nous on ont par peut peux pouvez pourriez
 			pourrais puis qu que quel quelle quelles quels qui s sa se ses si son sont suis sur t ta te
 			tes toi ton tu un une vos votre vous y ete deja alors donc car cest bien tres aussi
 			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir
 			bonjour bonsoir salut coucou hello merci svp stp plait sil cordialement madame monsieur
-			mme mr svp bjr bsr slt jsp ok oui`),
+			mme mr bjr bsr slt jsp ok oui pour comme mais tout tous toute toutes dois doit faut
+			va vais vas avais avait sera serai serait ici quoi encore possible besoin aide aider
+			question`),
 		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
 			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
 			mdp:mot de passe pwd:mot de passe cmd:commande cde:commande cmde:commande pr:pour ds:dans
@@ -59,8 +66,10 @@ var languages = map[string]*language{
 			ns:nous tt:tout tte:toute ya:il y a num:numero tel:telephone cb:carte bancaire
 			aujourd:aujourdhui hui: mail:email mails:email mel:email courriel:email
 			dispo:disponible dispos:disponibles infos:informations info:information
-			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit`),
+			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit deux:2 trois:3 quatre:4
+			cinq:5 dix:10`),
 		stem: stemFrench,
+		keep: set(`pays visa montant`),
 	},
 	"en": {
 		stop: set(`a about am an and any are as at be been being by did do does for from had has have
@@ -68,7 +77,8 @@ var languages = map[string]*language{
 			that the their them then there these they this those to us was we were what which who
 			whom will would shall should can could may might must you your yours s m d ll re ve
 			just also very really how know tell want wanna like get got please pls hello hi hey
-			thanks thank thx dear regards sir madam ok okay yes`),
+			thanks thank thx dear regards sir madam ok okay yes need help able possible question
+			anything something now one let anymore`),
 		aliases: aliases(`t:not don:do doesn:does didn:did isn:is aren:are wasn:was weren:were
 			haven:have hasn:has hadn:had couldn:could wouldn:would shouldn:should won:will ain:not
 			dont:do not doesnt:does not didnt:did not isnt:is not arent:are not wasnt:was not
@@ -78,8 +88,11 @@ var languages = map[string]*language{
 			pw:password passwd:password acct:account addr:address pkg:package hrs:hours
 			mins:minutes b4:before tmrw:tomorrow tmr:tomorrow 2day:today bc:because cuz:because
 			coz:because cos:because info:information msg:message email:email mail:email
-			e:email`),
+			e:email color:colour colors:colours installment:instalments installments:instalments
+			instalment:instalments whats:what is wheres:where is whens:when is hows:how is
+			thats:that is theres:there is two:2 three:3 four:4 five:5 ten:10`),
 		stem: stemEnglish,
+		keep: set(`instalments missing`),
 	},
 }
 

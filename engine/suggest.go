@@ -15,6 +15,7 @@ import (
 const (
 	minPrefix      = 2
 	maxPrefixTerms = 64
+	maxPrefixWords = 4 * maxPrefixTerms
 )
 
 // Suggest returns up to n knowledge questions for autocomplete (dydu chat/search) for a partial
@@ -64,9 +65,11 @@ func splitPartial(input string) (head, tail string) {
 	return input[:i], input[i:]
 }
 
-// prefixTerms fills st.pre with the terms of the knowledge's words that start with the folded
-// tail. A tail that starts no known word may be a finished word with a typo: it is then
-// matched as a whole word.
+// prefixTerms fills st.pre with the terms the tail may end as: the knowledge's words that
+// start with it, and the groups such a word stands for. When the tail completes a group phrase
+// begun by the words before it ("mot de pa" -> "mot de passe"), only those groups are kept:
+// they are what the visitor is typing. A tail that starts no known word may be a finished word
+// with a typo: it is then matched as a whole word.
 func (li *langIndex) prefixTerms(st *state, tail string) {
 	st.pre = st.pre[:0]
 	mark := len(st.tk.spans)
@@ -79,12 +82,28 @@ func (li *langIndex) prefixTerms(st *state, tail string) {
 		return
 	}
 	prefix := string(w)
-	for i := sort.SearchStrings(li.words, prefix); i < len(li.words) && strings.HasPrefix(li.words[i], prefix); i++ {
-		if t := li.wordTerm[i]; len(li.postings[t]) > 0 && !slices.Contains(st.pre, t) {
-			st.pre = append(st.pre, t)
-			if len(st.pre) == maxPrefixTerms {
-				break
+	completes := false
+	n := len(st.pos)
+	first := sort.SearchStrings(li.words, prefix)
+	for i := first; i < len(li.words) && i-first < maxPrefixWords && strings.HasPrefix(li.words[i], prefix); i++ {
+		t := li.wordTerm[i]
+		seq := append(st.pos[:n:n], t)
+		for _, o := range li.detect(seq, nil) {
+			if int(o.to) != len(seq) {
+				continue
 			}
+			if o.from < int32(n) && !completes {
+				completes, st.pre = true, st.pre[:0]
+			}
+			if (o.from < int32(n) || !completes) && !slices.Contains(st.pre, o.concept) {
+				st.pre = append(st.pre, o.concept)
+			}
+		}
+		if !completes && len(li.postings[t]) > 0 && !slices.Contains(st.pre, t) {
+			st.pre = append(st.pre, t)
+		}
+		if len(st.pre) >= maxPrefixTerms {
+			break
 		}
 	}
 	if len(st.pre) == 0 && !li.lang.stop[prefix] {
