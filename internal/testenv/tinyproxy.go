@@ -66,7 +66,6 @@ func StartTinyproxy(t testing.TB, opts TinyproxyOptions) *Tinyproxy {
 	return p
 }
 
-
 // Log returns what tinyproxy logged so far.
 func (p *Tinyproxy) Log(t testing.TB) string {
 	t.Helper()
