@@ -55,6 +55,9 @@ type DialogStore interface {
 	// last activity. An interaction whose id exists already is not stored twice. With a nil
 	// interaction it only creates the dialog (a welcome opens a context without a question).
 	RecordTalk(ctx context.Context, newDialog *Dialog, in *Interaction) error
+	// RecentTypes returns the answer types of a dialog's last n interactions, oldest first (the
+	// run of misunderstood questions).
+	RecentTypes(ctx context.Context, dialogID string, n int) ([]string, error)
 	// Interactions returns a dialog's interactions in order; with last > 0 only the last ones.
 	Interactions(ctx context.Context, dialogID string, last int) ([]Interaction, error)
 	Dialogs(ctx context.Context, f DialogFilter) ([]Dialog, error)

@@ -187,15 +187,15 @@ func (e *Engine) misunderstoodStreak(ctx context.Context, bot *Bot, d *bascule.D
 	if isNew || n == 1 {
 		return n == 1, nil
 	}
-	last, err := e.store.Interactions(ctx, d.ID, n-1)
+	last, err := e.store.RecentTypes(ctx, d.ID, n-1)
 	if err != nil {
 		return false, err
 	}
 	if len(last) < n-1 {
 		return false, nil
 	}
-	for _, in := range last {
-		if in.Type != bascule.TypeMisunderstood && in.Type != bascule.TypeTooManyMisunderstood {
+	for _, t := range last {
+		if t != bascule.TypeMisunderstood && t != bascule.TypeTooManyMisunderstood {
 			return false, nil
 		}
 	}

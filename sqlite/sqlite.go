@@ -107,6 +107,9 @@ func Open(ctx context.Context, dir string, o Options) (*sqlstore.Store, error) {
 	r.SetMaxIdleConns(n)
 	opts := o.Options
 	opts.Maintain = checkpoint
+	if opts.DialogCache == 0 {
+		opts.DialogCache = 100_000 // one process owns an SQLite database: its cache is exact
+	}
 	s, err := sqlstore.New(ctx, Dialect, w, r, opts)
 	if err != nil {
 		w.Close()

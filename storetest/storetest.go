@@ -28,6 +28,90 @@ func Run(t *testing.T, open Factory) {
 	t.Run("ApplyIsIdempotent", func(t *testing.T) { testApplyIdempotent(t, open) })
 	t.Run("Erasure", func(t *testing.T) { testErasure(t, open) })
 	t.Run("ClockSkew", func(t *testing.T) { testClockSkew(t, open) })
+	t.Run("ReadsFollowReplication", func(t *testing.T) { testReadsFollowReplication(t, open) })
+	t.Run("RetriesAmongConcurrentTalks", func(t *testing.T) { testRetriesAmongConcurrentTalks(t, open) })
+}
+
+// testReadsFollowReplication: what a store serves about a dialog (activity, position, recent
+// answers) includes what the peer added, even for a dialog it served itself just before.
+func testReadsFollowReplication(t *testing.T, open Factory) {
+	ctx := context.Background()
+	main, backup := newStore(t, open), newStore(t, open)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d := NewDialog("c", now)
+	first := Talk(d, "one", now)
+	first.Type = bascule.TypeMisunderstood
+	must(t, main.RecordTalk(ctx, d, first))
+	if _, err := main.Dialog(ctx, d.ID); err != nil { // the main has read it
+		t.Fatal(err)
+	}
+	Replicate(t, main, backup)
+	later := Talk(d, "two", now.Add(time.Minute))
+	later.Type = bascule.TypeMisunderstood
+	must(t, backup.RecordTalk(ctx, nil, later))
+	Replicate(t, backup, main)
+	got, err := main.Dialog(ctx, d.ID)
+	must(t, err)
+	if !got.LastAt.Equal(later.At) {
+		t.Fatalf("main's dialog activity %v, want %v (the backup's answer)", got.LastAt, later.At)
+	}
+	types, err := main.RecentTypes(ctx, d.ID, 2)
+	must(t, err)
+	if len(types) != 2 {
+		t.Fatalf("RecentTypes after replication: %v", types)
+	}
+	next := Talk(d, "three", now.Add(2*time.Minute))
+	must(t, main.RecordTalk(ctx, nil, next))
+	if next.N != 3 {
+		t.Fatalf("the main numbered its next answer %d, want 3 (after the backup's)", next.N)
+	}
+}
+
+// testRetriesAmongConcurrentTalks: questions retried with the ids they already have, mixed
+// with new ones, are stored once each, and nobody gets an error.
+func testRetriesAmongConcurrentTalks(t *testing.T, open Factory) {
+	ctx := context.Background()
+	s := newStore(t, open)
+	d := NewDialog("c", time.Now())
+	must(t, s.RecordTalk(ctx, d, nil))
+	var stored []*bascule.Interaction
+	for i := range 10 {
+		in := Talk(d, fmt.Sprint("q", i), time.Now())
+		must(t, s.RecordTalk(ctx, nil, in))
+		stored = append(stored, in)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var in *bascule.Interaction
+			if i%2 == 0 {
+				retry := *stored[i%10]
+				retry.N = 0
+				in = &retry
+			} else {
+				in = Talk(d, fmt.Sprint("new", i), time.Now())
+			}
+			if err := s.RecordTalk(ctx, nil, in); err != nil {
+				errs <- err
+			}
+			if i%2 == 0 && in.N != stored[i%10].N {
+				errs <- fmt.Errorf("retry of %s reported N=%d, stored with %d", in.ID, in.N, stored[i%10].N)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all, err := s.Interactions(ctx, d.ID, 0)
+	must(t, err)
+	if len(all) != 60 {
+		t.Fatalf("%d interactions stored, want 60 (10 + 50 new; 50 retries stored nothing)", len(all))
+	}
 }
 
 func newStore(t *testing.T, open Factory) bascule.Store {

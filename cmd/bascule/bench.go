@@ -23,7 +23,7 @@ func runBench(ctx context.Context, args []string, s *stdio) error {
 	conc := fs.Int("c", 64, "concurrent visitors")
 	dur := fs.Duration("d", 10*time.Second, "duration of each phase")
 	bot := fs.String("bot", bascule.SampleBotID, "bot to talk to")
-	qfile := fs.String("questions", "", "file of questions, one per line (default: the sample bot's held-out questions)")
+	qfile := fs.String("questions", "", "file of questions, one per line, asked in the bot's default language (default: the sample bot's held-out questions, each in its language)")
 	perDialog := fs.Int("q", 4, "questions per dialog after the welcome")
 	asJSON := fs.Bool("json", false, "print the figures as JSON")
 	if err := parse(fs, args); err != nil {
@@ -56,11 +56,11 @@ func runBench(ctx context.Context, args []string, s *stdio) error {
 	return nil
 }
 
-func benchQuestions(file string) ([]string, error) {
+func benchQuestions(file string) ([]loadgen.Question, error) {
 	if file == "" {
-		var qs []string
+		var qs []loadgen.Question
 		for _, h := range samplebot.HeldOut() {
-			qs = append(qs, h.Question)
+			qs = append(qs, loadgen.Question{Text: h.Question, Language: h.Language})
 		}
 		return qs, nil
 	}
@@ -69,11 +69,11 @@ func benchQuestions(file string) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var qs []string
+	var qs []loadgen.Question
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if q := strings.TrimSpace(sc.Text()); q != "" {
-			qs = append(qs, q)
+			qs = append(qs, loadgen.Question{Text: q})
 		}
 	}
 	if len(qs) == 0 {

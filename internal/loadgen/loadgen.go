@@ -5,6 +5,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -27,13 +28,19 @@ type Options struct {
 	Bot         string
 	Concurrency int
 	Duration    time.Duration
-	Questions   []string // asked in turn; each dialog asks QuestionsPerDialog of them
+	Questions   []Question // each dialog asks QuestionsPerDialog of them, drawn at random
 	// QuestionsPerDialog is the length of a dialog after its welcome (default 4).
 	QuestionsPerDialog int
 	// OnAnswer is called for every question answered with 2xx, with the interaction id the
 	// server returned (tests check that none is lost).
 	OnAnswer func(interactionID, contextID string)
 	Client   *http.Client
+}
+
+// Question is a visitor question and the language the chatbox sends with it.
+type Question struct {
+	Text     string
+	Language string // "" lets the server use the bot's default
 }
 
 // Result is what a run measured.
@@ -100,7 +107,7 @@ func Dialogs(ctx context.Context, o Options) Result {
 		o.Client = NewClient(o.Concurrency)
 	}
 	if len(o.Questions) == 0 {
-		o.Questions = []string{"hello"}
+		o.Questions = []Question{{Text: "hello"}}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
@@ -139,13 +146,15 @@ func (v *visitor) dialog(ctx context.Context) (lat []time.Duration, errs int) {
 	// apply as they would in production (the server trusts X-Forwarded-For from loopback).
 	ip := fmt.Sprintf("10.%d.%d.%d", v.rng.IntN(256), v.rng.IntN(256), 1+v.rng.IntN(254))
 	ctxID := ""
+	// A dialog keeps one language, as a visitor does: the first question's.
+	lang := v.o.Questions[v.rng.IntN(len(v.o.Questions))].Language
 	for i := 0; i <= v.o.QuestionsPerDialog; i++ {
-		q := "#welcome#"
+		q := Question{Text: "#welcome#", Language: lang}
 		if i > 0 {
-			q = v.o.Questions[v.rng.IntN(len(v.o.Questions))]
+			q = v.pick(lang)
 		}
 		t0 := time.Now()
-		vals, err := v.talk(ctx, client, ip, ctxID, q, i == 0)
+		body, err := v.talk(ctx, client, ip, ctxID, q, i == 0)
 		switch {
 		case ctx.Err() != nil:
 			return lat, errs
@@ -154,28 +163,37 @@ func (v *visitor) dialog(ctx context.Context) (lat []time.Duration, errs int) {
 			continue
 		}
 		lat = append(lat, time.Since(t0))
-		if id := vals["contextId"]; id != "" {
+		if id := Value(body, "contextId"); id != "" {
 			ctxID = id
 		}
-		if i > 0 && v.o.OnAnswer != nil && vals["interactionId"] != "" {
-			v.o.OnAnswer(vals["interactionId"], ctxID)
+		if i > 0 && v.o.OnAnswer != nil {
+			if id := Value(body, "interactionId"); id != "" {
+				v.o.OnAnswer(id, ctxID)
+			}
 		}
 	}
 	return lat, errs
 }
 
-func (v *visitor) talk(ctx context.Context, client, ip, ctxID, q string, first bool) (map[string]string, error) {
+// pick draws a question in the dialog's language (a few tries, then any).
+func (v *visitor) pick(lang string) Question {
+	for range 8 {
+		if q := v.o.Questions[v.rng.IntN(len(v.o.Questions))]; q.Language == lang {
+			return q
+		}
+	}
+	return v.o.Questions[v.rng.IntN(len(v.o.Questions))]
+}
+
+func (v *visitor) talk(ctx context.Context, client, ip, ctxID string, q Question, first bool) ([]byte, error) {
 	u := strings.TrimRight(v.o.Target, "/") + "/servlet/api/chat/talk/" + v.o.Bot
 	if ctxID != "" {
 		u += "/" + ctxID
 	}
-	form := url.Values{"userInput": {q}, "language": {"fr"}, "space": {"Defaut"}, "clientId": {client},
+	form := url.Values{"userInput": {q.Text}, "language": {q.Language}, "space": {"Defaut"}, "clientId": {client},
 		"alreadyCame": {fmt.Sprint(!first)}, "solutionUsed": {"ASSISTANT"}, "variables": {"{}"}, "mode": {"U3luY2hyb24="}}
-	if q == "#welcome#" {
+	if q.Text == "#welcome#" {
 		form.Set("doNotRegisterInteraction", "true")
-	}
-	if !isFrench(q) {
-		form.Set("language", "en")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -195,17 +213,28 @@ func (v *visitor) talk(ctx context.Context, client, ip, ctxID, q string, first b
 	if resp.StatusCode/100 != 2 {
 		return nil, fmt.Errorf("%s: %s", resp.Status, body)
 	}
-	return DecodeValues(body)
+	return body, nil
 }
 
-// isFrench is a crude guess so the load asks French questions in French.
-func isFrench(q string) bool {
-	for _, w := range []string{"é", "è", "à", "ç", "ù", " je ", " mon ", " ma ", " mes ", " est ", " pour ", " les ", "vous", "comment", "quand", "où"} {
-		if strings.Contains(" "+strings.ToLower(q)+" ", w) {
-			return true
-		}
+// Value returns one string value of a dydu envelope, base64-decoded, without decoding the
+// whole answer: the load generator shares the machine with the server it measures, so it
+// must cost little.
+func Value(body []byte, key string) string {
+	k := `"` + key + `":"`
+	i := bytes.Index(body, []byte(k))
+	if i < 0 {
+		return ""
 	}
-	return false
+	rest := body[i+len(k):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	v, err := base64.StdEncoding.DecodeString(string(rest[:j]))
+	if err != nil {
+		return ""
+	}
+	return string(v)
 }
 
 // DecodeValues decodes the string values of a dydu envelope ({"values":{k: base64}}); other

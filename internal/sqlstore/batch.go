@@ -30,7 +30,9 @@ type Tx struct {
 	ctx     context.Context
 	now     time.Time
 	changes []bascule.Change
-	bots    []string // bots whose knowledge changed
+	bots    []string  // bots whose knowledge changed
+	talks   []*talkOp // answered questions written, for the dialog cache after commit
+	forget  []string  // dialogs changed otherwise (replication, erasure), for the cache
 }
 
 // errClosed is returned for writes submitted after Close.
@@ -170,6 +172,8 @@ func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.dialogs.talked(t.talks)
+	s.dialogs.forget(t.forget...)
 	if n := len(t.changes); n > 0 {
 		s.seen.Store(max(s.seen.Load(), t.changes[n-1].Seq))
 		s.NotifyChange()

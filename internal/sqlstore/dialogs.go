@@ -49,6 +49,10 @@ func scanDialogs(rows *sql.Rows) ([]bascule.Dialog, error) {
 
 // Dialog implements bascule.DialogStore.
 func (s *Store) Dialog(ctx context.Context, id string) (*bascule.Dialog, error) {
+	if e, ok := s.dialogs.get(id); ok {
+		return &e.d, nil
+	}
+	gen := s.dialogs.generation()
 	d, err := scanDialog(s.queryRow(ctx, s.selectDialog()+"WHERE d.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bascule.NotFoundf("no dialog %s", id)
@@ -56,7 +60,30 @@ func (s *Store) Dialog(ctx context.Context, id string) (*bascule.Dialog, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read dialog: %w", err)
 	}
+	s.dialogs.loaded(d, gen)
 	return d, nil
+}
+
+// RecentTypes implements bascule.DialogStore.
+func (s *Store) RecentTypes(ctx context.Context, dialogID string, n int) ([]string, error) {
+	if e, ok := s.dialogs.get(dialogID); ok && e.recent != nil && (len(e.recent) >= n || len(e.recent) == e.lastN) {
+		return e.recent[max(0, len(e.recent)-n):], nil
+	}
+	rows, err := s.query(ctx, "SELECT type FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var types []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		types = append(types, t)
+	}
+	slices.Reverse(types)
+	return types, rows.Err()
 }
 
 // Variables implements bascule.DialogStore.
@@ -105,6 +132,9 @@ const maxRows = 64
 // statements: create the dialogs, read the dialogs' last positions, insert the interactions
 // numbered after them. Rows that exist already (a retried question) are left as they are.
 func (t *Tx) recordTalks(talks []*talkOp) error {
+	// Alone, a talk learns exactly which rows existed (RETURNING). In a batch, rows are
+	// inserted in bulk and a conflict (a retried question) sends every talk back alone.
+	alone := len(talks) == 1
 	var dialogs []*bascule.Dialog
 	var ins []*bascule.Interaction
 	for _, op := range talks {
@@ -122,13 +152,13 @@ func (t *Tx) recordTalks(talks []*talkOp) error {
 			args = append(args, d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
 				bascule.Millis(d.StartedAt), d.UserURL, d.Browser, d.OS)
 		}
-		created, err := t.returningIDs("INSERT INTO dialogs ("+dialogColumns+") VALUES "+rowMarks(11, len(chunk))+
-			" ON CONFLICT (id) DO NOTHING RETURNING id", args)
+		created, err := t.insertRows("INSERT INTO dialogs ("+dialogColumns+") VALUES "+rowMarks(11, len(chunk))+
+			" ON CONFLICT (id) DO NOTHING", args, len(chunk), alone)
 		if err != nil {
 			return err
 		}
 		for _, d := range chunk {
-			if created[d.ID] {
+			if created == nil || created[d.ID] {
 				if err := t.appendChange(bascule.EntityDialog, d.ID, bascule.OpPut, nil); err != nil {
 					return err
 				}
@@ -136,18 +166,59 @@ func (t *Tx) recordTalks(talks []*talkOp) error {
 		}
 	}
 	if len(ins) == 0 {
+		t.talks = append(t.talks, talks...)
 		return nil
 	}
+	if err := t.number(ins); err != nil {
+		return err
+	}
+	for start := 0; start < len(ins); start += maxRows {
+		chunk := ins[start:min(start+maxRows, len(ins))]
+		args := make([]any, 0, len(chunk)*14)
+		for _, in := range chunk {
+			args = append(args, in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer,
+				in.Type, in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
+		}
+		stored, err := t.insertRows("INSERT INTO interactions ("+interactionColumns+") VALUES "+rowMarks(14, len(chunk))+
+			" ON CONFLICT (id) DO NOTHING", args, len(chunk), alone)
+		if err != nil {
+			return err
+		}
+		for _, in := range chunk {
+			if stored != nil && !stored[in.ID] {
+				// Already stored: a retry of the same question. Report where it was stored.
+				if err := t.queryRow("SELECT n FROM interactions WHERE id = ?", in.ID).Scan(&in.N); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := t.appendChange(bascule.EntityInteraction, in.ID, bascule.OpPut, nil); err != nil {
+				return err
+			}
+		}
+	}
+	t.talks = append(t.talks, talks...)
+	return nil
+}
+
+// number gives each interaction the position after its dialog's last one: from the dialog
+// cache when it knows, from the database otherwise.
+func (t *Tx) number(ins []*bascule.Interaction) error {
 	last := map[string]int{}
+	var unknown []any
 	for _, in := range ins {
+		if _, seen := last[in.DialogID]; seen {
+			continue
+		}
+		if e, ok := t.s.dialogs.get(in.DialogID); ok && e.lastN >= 0 {
+			last[in.DialogID] = e.lastN
+			continue
+		}
 		last[in.DialogID] = 0
+		unknown = append(unknown, in.DialogID)
 	}
-	ids := make([]any, 0, len(last))
-	for id := range last {
-		ids = append(ids, id)
-	}
-	for start := 0; start < len(ids); start += maxRows {
-		chunk := ids[start:min(start+maxRows, len(ids))]
+	for start := 0; start < len(unknown); start += maxRows {
+		chunk := unknown[start:min(start+maxRows, len(unknown))]
 		// The correlated MAX is answered from the end of the (dialog_id, n) index; a GROUP BY
 		// would read every interaction of the dialogs.
 		rows, err := t.query("SELECT d.id, COALESCE((SELECT MAX(i.n) FROM interactions i WHERE i.dialog_id = d.id), 0) "+
@@ -173,32 +244,26 @@ func (t *Tx) recordTalks(talks []*talkOp) error {
 		last[in.DialogID]++
 		in.N = last[in.DialogID]
 	}
-	for start := 0; start < len(ins); start += maxRows {
-		chunk := ins[start:min(start+maxRows, len(ins))]
-		args := make([]any, 0, len(chunk)*14)
-		for _, in := range chunk {
-			args = append(args, in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer,
-				in.Type, in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
-		}
-		stored, err := t.returningIDs("INSERT INTO interactions ("+interactionColumns+") VALUES "+rowMarks(14, len(chunk))+
-			" ON CONFLICT (id) DO NOTHING RETURNING id", args)
-		if err != nil {
-			return err
-		}
-		for _, in := range chunk {
-			if !stored[in.ID] {
-				// Already stored: a retry of the same question. Report where it was stored.
-				if err := t.queryRow("SELECT n FROM interactions WHERE id = ?", in.ID).Scan(&in.N); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := t.appendChange(bascule.EntityInteraction, in.ID, bascule.OpPut, nil); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
+}
+
+// errExisting sends a batch back to run its talks alone: a row of it existed already.
+var errExisting = errors.New("a row of the batch exists already")
+
+// insertRows runs a multi-row INSERT ... ON CONFLICT DO NOTHING. Alone, it also returns which
+// ids were inserted; in bulk it returns nil and fails with errExisting if any row existed.
+func (t *Tx) insertRows(query string, args []any, rows int, alone bool) (map[string]bool, error) {
+	if alone {
+		return t.returningIDs(query+" RETURNING id", args)
+	}
+	n, err := t.execN(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	if n != int64(rows) {
+		return nil, errExisting
+	}
+	return nil, nil
 }
 
 // returningIDs runs a statement that returns ids and collects them.
@@ -456,6 +521,7 @@ func (t *Tx) eraseClient(e *bascule.ClientErasure) (int, error) {
 }
 
 func (t *Tx) eraseDialog(id string) error {
+	t.forget = append(t.forget, id)
 	for _, table := range []string{"interactions", "variables", "feedback"} {
 		if err := t.exec("DELETE FROM "+table+" WHERE dialog_id = ?", id); err != nil {
 			return err

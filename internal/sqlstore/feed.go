@@ -268,6 +268,7 @@ func decode[T any](c *bascule.Change) (*T, error) {
 }
 
 func (t *Tx) applyDialog(d *bascule.Dialog) error {
+	t.forget = append(t.forget, d.ID)
 	gone, err := t.erased(d)
 	if err != nil {
 		return err
@@ -282,6 +283,7 @@ func (t *Tx) applyDialog(d *bascule.Dialog) error {
 // applyInteraction stores a peer's interaction. If its dialog is unknown here (this database
 // was restored from an older dump, say) a minimal dialog is made so the interaction is kept.
 func (t *Tx) applyInteraction(in *bascule.Interaction) error {
+	t.forget = append(t.forget, in.DialogID)
 	if gone, err := t.erased(&bascule.Dialog{ID: in.DialogID}); err != nil || gone {
 		return err
 	}

@@ -57,6 +57,8 @@ type Store struct {
 	rebound sync.Map // query -> rebound query
 	stmts   sync.Map // stmtKey -> *sql.Stmt
 
+	dialogs *dialogCache
+
 	// seen is the newest feed sequence this process knows of: its own commits move it, and a
 	// poll finds commits of other processes (a "bascule kb import" beside a running server).
 	seen atomic.Int64
@@ -68,6 +70,9 @@ type Options struct {
 	MaxBatch int
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// DialogCache is how many live dialogs to keep in memory (0: none). Only a store that is
+	// the sole writer of its database may cache them.
+	DialogCache int
 	// Maintain, when set, runs every second on the write pool, beside the writer (SQLite
 	// checkpoints its write-ahead log there, off the path of the answers).
 	Maintain func(ctx context.Context, w *sql.DB) error
@@ -86,7 +91,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 	}
 	s := &Store{d: d, w: w, r: r, now: o.Now,
 		queue: make(chan *op, o.MaxBatch), stop: make(chan struct{}), stopped: make(chan struct{}),
-		sig: make(chan struct{})}
+		sig: make(chan struct{}), dialogs: newDialogCache(o.DialogCache)}
 	id, err := s.ensureServerID(ctx)
 	if err != nil {
 		return nil, err
@@ -124,6 +129,7 @@ func (s *Store) housekeeping(every time.Duration, maintain func(context.Context,
 			continue
 		}
 		s.seen.Store(last)
+		s.dialogs.clear()
 		s.NotifyChange()
 		s.NotifyKnowledge("")
 	}

@@ -1,5 +1,7 @@
 -- Bascule schema, version 1. Times are milliseconds since the epoch (UTC).
 -- Knowledge-side rows keep the entity as JSON (data) beside their key columns.
+-- The small rows written for every answer (dialogs, changes) are WITHOUT ROWID: clustered on
+-- their key, an insert updates one B-tree instead of a table and its key index.
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -19,7 +21,7 @@ CREATE TABLE sentences (
 CREATE TABLE dialogs (
   id TEXT PRIMARY KEY, bot_id TEXT NOT NULL, client_id TEXT NOT NULL, language TEXT NOT NULL, space TEXT NOT NULL,
   origin TEXT NOT NULL, continues TEXT NOT NULL, started_at INTEGER NOT NULL,
-  user_url TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL);
+  user_url TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX dialogs_bot_started ON dialogs (bot_id, started_at);
 CREATE INDEX dialogs_client ON dialogs (bot_id, client_id, started_at);
 
@@ -45,5 +47,5 @@ CREATE TABLE erased_dialogs (id TEXT PRIMARY KEY);
 
 CREATE TABLE changes (
   origin TEXT NOT NULL, seq INTEGER NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
-  data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (origin, seq));
+  data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID;
 CREATE TABLE cursors (origin TEXT PRIMARY KEY, seq INTEGER NOT NULL);
