@@ -1,6 +1,7 @@
 package bascule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,10 +102,14 @@ type Knowledge struct {
 }
 
 // UnmarshalJSON makes "enabled" default to true: an imported item is live unless it says not.
+// Unknown fields are refused, as everywhere knowledge is read: a misspelt field ignored in
+// silence would lose what the author wrote.
 func (k *Knowledge) UnmarshalJSON(b []byte) error {
 	type plain Knowledge
 	v := plain{Enabled: true}
-	if err := json.Unmarshal(b, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
 		return err
 	}
 	*k = Knowledge(v)

@@ -105,6 +105,11 @@ func (a *API) routes() {
 		a.handleBot(p+"chat/variable/{bot}", a.variable)
 		a.handleBot(p+"chat/context/{bot}", a.newContext)
 		a.handleBot(p+"chat/status/{bot}/{ctx}", a.queueStatus)
+		// Livechat polling, typing and reading: with no operator on the dialog there is nothing
+		// to report, and a 404 would make the dydu chatbox retry and switch servers.
+		a.handleBot(p+"chat/poll/last/{bot}", a.empty)
+		a.handleBot(p+"chat/typing/{bot}", a.empty)
+		a.handleBot(p+"chat/reading/{bot}", a.empty)
 		a.handleBot(p+"chat/survey/configuration/{bot}", a.empty)
 		a.handleBot(p+"chat/survey/{bot}", a.empty)
 		a.handle(p+"saml2/status", a.empty)

@@ -62,6 +62,7 @@ func TestBadImports(t *testing.T) {
 		{"duplicate id", `{"format":1,"bot":{"id":"` + storetest.BotID + `","name":"n","languages":["en"]},"knowledge":[{"id":1,"question":"q","answer":"a","language":"en"},{"id":1,"question":"r","answer":"b","language":"en"}]}`, "knowledge[1].id: id 1 is used twice"},
 		{"unknown group", `{"format":1,"bot":{"id":"` + storetest.BotID + `","name":"n","languages":["en"]},"knowledge":[{"id":1,"question":"q","formulations":["my {thing}"],"answer":"a","language":"en"}]}`, "knowledge[0].formulations[0]: refers to unknown matching group {thing}"},
 		{"group cycle", `{"format":1,"bot":{"id":"` + storetest.BotID + `","name":"n","languages":["en"]},"knowledge":[],"groups":[{"name":"a","terms":["{b}"]},{"name":"b","terms":["{a}"]}]}`, "refers to itself"},
+		{"unknown knowledge field", `{"format":1,"bot":{"id":"` + storetest.BotID + `","name":"n","languages":["en"]},"knowledge":[{"id":1,"question":"q","answr":"a","language":"en"}]}`, `answr: unknown field`},
 		{"wrong format", `{"format":2,"bot":{"id":"` + storetest.BotID + `","name":"n","languages":["en"]},"knowledge":[]}`, "format: must be 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

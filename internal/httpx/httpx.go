@@ -19,12 +19,18 @@ import (
 )
 
 // ErrorBody is the JSON of every error answer: {"error":{"code":"...","field":"...","message":"..."}}.
+// When the input has several problems (a validation), "errors" lists each with its field and
+// "error" is the first of them.
 type ErrorBody struct {
-	Error struct {
-		Code    bascule.Code `json:"code"`
-		Field   string       `json:"field,omitempty"`
-		Message string       `json:"message"`
-	} `json:"error"`
+	Error  FieldMessage   `json:"error"`
+	Errors []FieldMessage `json:"errors,omitempty"`
+}
+
+// FieldMessage is one problem.
+type FieldMessage struct {
+	Code    bascule.Code `json:"code"`
+	Field   string       `json:"field,omitempty"`
+	Message string       `json:"message"`
 }
 
 // StatusOf maps an error code to an HTTP status.
@@ -62,9 +68,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		body.Error.Code, body.Error.Message = bascule.CodeLimit, fmt.Sprintf("request body larger than %d bytes", mbe.Limit)
 	case errors.As(err, &be) && be.Code != bascule.CodeInternal:
 		status = StatusOf(be.Code)
-		body.Error.Code, body.Error.Field, body.Error.Message = be.Code, be.Field, be.Message
+		body.Error = FieldMessage{be.Code, be.Field, be.Message}
 		if be.Message == "" {
-			body.Error.Message = joinedMessage(err)
+			body.Error.Message = strings.ReplaceAll(err.Error(), "\n", "; ")
+		}
+		if list := productErrors(err); len(list) > 1 {
+			body.Errors = list
 		}
 	default:
 		log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
@@ -74,9 +83,20 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	WriteJSON(w, status, body)
 }
 
-// joinedMessage renders errors.Join'ed product errors (validation lists) one per line.
-func joinedMessage(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+// productErrors flattens errors.Join'ed product errors (a validation's list of problems).
+func productErrors(err error) []FieldMessage {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []FieldMessage
+		for _, e := range j.Unwrap() {
+			out = append(out, productErrors(e)...)
+		}
+		return out
+	}
+	var be *bascule.Error
+	if errors.As(err, &be) {
+		return []FieldMessage{{be.Code, be.Field, be.Message}}
+	}
+	return nil
 }
 
 // WriteJSON answers with v as JSON.
