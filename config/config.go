@@ -182,10 +182,14 @@ func Parse(name string, text []byte) (*Config, error) {
 		}
 		errs = append(errs, c.decode(doc, reflect.ValueOf(c).Elem(), "")...)
 	}
+	// Values are checked even when some keys were wrong, so that one run reports everything.
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return c, c.Validate()
+	return c, nil
 }
 
 var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
