@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -91,4 +93,39 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// etc/bascule.yml documents every setting and is valid as it is.
+func TestSampleFileDocumentsEverySetting(t *testing.T) {
+	text, err := os.ReadFile("../etc/bascule.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("etc/bascule.yml", text)
+	if err != nil {
+		t.Fatalf("the sample configuration is not valid: %v", err)
+	}
+	for _, key := range keyPaths(reflect.TypeOf(Config{}), "") {
+		if _, ok := c.lines[key]; !ok {
+			t.Errorf("etc/bascule.yml does not document %s", key)
+		}
+	}
+}
+
+// keyPaths lists the configuration's keys (leaves and sections), as dotted paths.
+func keyPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		path := join(prefix, tag)
+		out = append(out, path)
+		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+			out = append(out, keyPaths(f.Type, path)...)
+		}
+	}
+	return out
 }
