@@ -42,6 +42,29 @@ const (
 	EntityServer      = "server" // role changes such as a promotion
 )
 
+// FeedClass splits the feed in two streams, each pulled with its own cursor and schedule:
+// knowledge and configuration change rarely and may be copied weekly as the seeds do, while
+// dialogs are copied continuously. Sequence numbers are shared, so each stream stays ordered.
+type FeedClass string
+
+// The feed classes.
+const (
+	ClassKnowledge FeedClass = "knowledge" // bots, knowledge, groups, sentences, accounts, server role
+	ClassDialogs   FeedClass = "dialogs"   // dialogs, interactions, variables, feedback, visits, erasures
+)
+
+// FeedClasses lists the classes in the order a new peer should pull them (bots first).
+var FeedClasses = []FeedClass{ClassKnowledge, ClassDialogs}
+
+// ClassOf returns the class of an entity.
+func ClassOf(entity string) FeedClass {
+	switch entity {
+	case EntityBot, EntityKnowledge, EntityGroup, EntitySentence, EntityAccount, EntityServer:
+		return ClassKnowledge
+	}
+	return ClassDialogs
+}
+
 // ClientErasure is the payload of an EntityClient delete: every dialog of the client that
 // started before Before is erased, on every server, including dialogs still in flight.
 type ClientErasure struct {

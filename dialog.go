@@ -20,20 +20,33 @@ const (
 // A dialog is created once and never changes identity; its activity is derived from its
 // interactions, so two servers adding interactions to the same dialog never conflict.
 type Dialog struct {
-	ID        string            `json:"id"` // the context id, see NewID
-	BotID     string            `json:"botId"`
-	ClientID  string            `json:"clientId,omitempty"` // the chatbox's browser id; not secret
-	Language  string            `json:"language"`
-	Space     string            `json:"space"`
-	Origin    string            `json:"origin"`              // id of the server where the dialog started
-	Continues string            `json:"continues,omitempty"` // id of the dialog this one carries on after a switch-over
-	StartedAt time.Time         `json:"startedAt"`
-	LastAt    time.Time         `json:"lastAt"` // time of the last interaction (max over servers)
+	ID        string `json:"id"` // the context id, see NewID
+	BotID     string `json:"botId"`
+	ClientID  string `json:"clientId,omitempty"` // the chatbox's browser id; not secret
+	Language  string `json:"language"`
+	Space     string `json:"space"`
+	Origin    string `json:"origin"`              // id of the server where the dialog started
+	Continues string `json:"continues,omitempty"` // id of the dialog this one carries on after a switch-over
+	// ContinuesVia says how Continues was found: LinkContext when the visitor presented that
+	// dialog's context (proof it is theirs: its history is shown with this one), LinkClient
+	// when only the client id matched (counted as one conversation, history kept apart).
+	ContinuesVia string    `json:"continuesVia,omitempty"`
+	StartedAt    time.Time `json:"startedAt"`
+	LastAt       time.Time `json:"lastAt"` // time of the last interaction (max over servers)
+	// Host is the server that answered the dialog's last question (its origin before any): a
+	// dialog stays on the server where it runs until it ends.
+	Host      string            `json:"host,omitempty"`
 	UserURL   string            `json:"userUrl,omitempty"`
 	Browser   string            `json:"browser,omitempty"`
 	OS        string            `json:"os,omitempty"`
 	Variables map[string]string `json:"variables,omitempty"`
 }
+
+// How a continued dialog was linked to the one it carries on.
+const (
+	LinkContext = "context"
+	LinkClient  = "client"
+)
 
 // Live reports whether the dialog is still open at now: dialogs are archived after idle
 // without activity (10 minutes by default, as dydu does).

@@ -13,6 +13,10 @@ type Store interface {
 	KnowledgeStore
 	DialogStore
 	FeedStore
+	// Meta returns a value the server keeps about itself (its place in the pair), "" if unset.
+	Meta(ctx context.Context, key string) (string, error)
+	// SetMeta stores such a value.
+	SetMeta(ctx context.Context, key, value string) error
 	// Close waits for pending writes and releases the database.
 	Close() error
 }
@@ -80,15 +84,18 @@ type DialogStore interface {
 type FeedStore interface {
 	// ServerID is the id of the server this database belongs to, created with the database.
 	ServerID() string
-	// Changes returns up to limit changes this server originated, with Seq > since, in order.
-	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// Changes returns up to limit changes of a class this server originated, with Seq > since,
+	// in order.
+	Changes(ctx context.Context, class FeedClass, since int64, limit int) ([]Change, error)
 	// LastSeq is the Seq of the newest change this server originated.
 	LastSeq(ctx context.Context) (int64, error)
+	// ClassSeq is the Seq of the newest change of a class this server originated (0 if none).
+	ClassSeq(ctx context.Context, class FeedClass) (int64, error)
 	// ChangeSignal returns a channel closed at the next commit that appends to the feed.
 	ChangeSignal() <-chan struct{}
-	// Apply applies changes pulled from the peer origin and stores cursor as the last Seq
-	// applied from it, all in one transaction. Applying a change twice is harmless.
-	Apply(ctx context.Context, origin string, changes []Change, cursor int64) error
-	// Cursor returns the last Seq applied from origin (0 if none).
-	Cursor(ctx context.Context, origin string) (int64, error)
+	// Apply applies changes of a class pulled from the peer origin and stores cursor as the last
+	// Seq applied from that stream, all in one transaction. Applying a change twice is harmless.
+	Apply(ctx context.Context, origin string, class FeedClass, changes []Change, cursor int64) error
+	// Cursor returns the last Seq applied from a stream of origin (0 if none).
+	Cursor(ctx context.Context, origin string, class FeedClass) (int64, error)
 }

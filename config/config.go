@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -33,6 +34,7 @@ const (
 // Config is the whole configuration. Every field is documented in etc/bascule.yml.
 type Config struct {
 	Server  Server  `yaml:"server"`
+	Peer    Peer    `yaml:"peer"`
 	Data    Data    `yaml:"data"`
 	Dialogs Dialogs `yaml:"dialogs"`
 	Limits  Limits  `yaml:"limits"`
@@ -52,6 +54,33 @@ type Server struct {
 	TrustedProxies  []string         `yaml:"trusted_proxies"`
 	ShutdownTimeout bascule.Duration `yaml:"shutdown_timeout"`
 }
+
+// Peer is the other server of the pair and how the two talk: HTTPS only, on a listener of its
+// own, authenticated by mutual TLS (both present a certificate signed by CA) or, more simply,
+// by a shared secret over TLS.
+type Peer struct {
+	URL    string `yaml:"url"`    // the other server's peer listener, https://host:port
+	Listen string `yaml:"listen"` // this server's peer listener
+	TLS    struct {
+		Cert string `yaml:"cert"` // this server's certificate (server and client)
+		Key  string `yaml:"key"`
+		CA   string `yaml:"ca"` // the authority that signed the peer's certificate
+	} `yaml:"tls"`
+	Secret string `yaml:"secret"` // instead of client certificates (TLS is still required)
+	// Wait is how long a pull waits for new changes before answering empty (long poll).
+	Wait bascule.Duration `yaml:"wait"`
+	// Every is how often each stream is pulled: 0 is continuously (a change reaches the peer
+	// within a second or two). The seeds' schedule is knowledge: 168h, dialogs: 1h.
+	Every struct {
+		Knowledge bascule.Duration `yaml:"knowledge"`
+		Dialogs   bascule.Duration `yaml:"dialogs"`
+	} `yaml:"every"`
+	// Timeout bounds a forwarded question (a dialog that lives on the peer is answered there).
+	Timeout bascule.Duration `yaml:"timeout"`
+}
+
+// Paired reports whether the server has a peer (main or backup).
+func (c *Config) Paired() bool { return c.Server.Role == RoleMain || c.Server.Role == RoleBackup }
 
 // TLSFiles names a certificate and its key (PEM files).
 type TLSFiles struct {
@@ -144,6 +173,7 @@ func Default() *Config {
 	return &Config{
 		Server: Server{Listen: "127.0.0.1:8080", Role: RoleStandalone, ShutdownTimeout: bascule.Duration(15 * time.Second),
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"}},
+		Peer:    Peer{Wait: bascule.Duration(20 * time.Second), Timeout: bascule.Duration(time.Second)},
 		Data:    Data{Dir: "./data", Driver: "sqlite", Sync: "full"},
 		Dialogs: Dialogs{Idle: bascule.Duration(10 * time.Minute), MaxInput: 600},
 		Limits:  Limits{MaxBody: 64 << 10, PerClient: Rate{Rate: 10, Burst: 30}},
@@ -338,6 +368,33 @@ func (c *Config) Validate() error {
 				add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an address or a CIDR prefix", p)
 			}
 		}
+	}
+	if c.Paired() {
+		if !strings.HasPrefix(c.Peer.URL, "https://") {
+			add("peer.url", "a %s needs its peer's https:// URL (the peer API is HTTPS only)", c.Server.Role)
+		} else if u, err := url.Parse(c.Peer.URL); err != nil || u.Host == "" {
+			add("peer.url", "%q is not a URL", c.Peer.URL)
+		}
+		if _, _, err := net.SplitHostPort(c.Peer.Listen); err != nil {
+			add("peer.listen", "a %s needs host:port for its peer listener", c.Server.Role)
+		} else if c.Peer.Listen == c.Server.Listen {
+			add("peer.listen", "must differ from server.listen: the peer API has a listener of its own")
+		}
+		if c.Peer.TLS.Cert == "" || c.Peer.TLS.Key == "" {
+			add("peer.tls", "cert and key are required: the peer API is HTTPS only")
+		}
+		if c.Peer.TLS.CA == "" && c.Peer.Secret == "" {
+			add("peer.tls.ca", "set the CA that signed the peer's certificate (mutual TLS), or peer.secret")
+		}
+		if c.Peer.Secret != "" && len(c.Peer.Secret) < 32 {
+			add("peer.secret", "must be at least 32 characters (for example: openssl rand -hex 32)")
+		}
+	}
+	if c.Peer.Wait.D() < time.Second || c.Peer.Wait.D() > 5*time.Minute {
+		add("peer.wait", "must be between 1s and 5m")
+	}
+	if c.Peer.Timeout.D() < 100*time.Millisecond {
+		add("peer.timeout", "must be at least 100ms")
 	}
 	switch c.Data.Driver {
 	case "sqlite":

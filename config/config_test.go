@@ -22,6 +22,11 @@ func TestParseOverridesDefaults(t *testing.T) {
 server:
   listen: 0.0.0.0:9000
   role: main
+peer:
+  url: https://app2.example.com:8443
+  listen: 0.0.0.0:8443
+  tls: {cert: node.pem, key: node-key.pem, ca: ca.pem}
+  every: {dialogs: 1h}
 dialogs:
   idle: 15m
 limits:
@@ -34,6 +39,9 @@ admin:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.Peer.Every.Dialogs.D().Hours() != 1 || c.Peer.TLS.CA != "ca.pem" || !c.Paired() {
+		t.Fatalf("peer: %+v", c.Peer)
+	}
 	if c.Server.Listen != "0.0.0.0:9000" || c.Server.Role != RoleMain || c.Dialogs.Idle.D().Minutes() != 15 ||
 		c.Limits.MaxBody != 1<<20 || c.Data.Dir != "./data" || len(c.Admin.Tokens) != 1 {
 		t.Fatalf("parsed %+v", c)
@@ -44,7 +52,12 @@ admin:
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"unknown key with suggestion", "server:\n  lisen: x\n", "b.yml:2: server.lisen: unknown key (did you mean listen?)"},
-		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, limits, log, server)"},
+		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, limits, log, peer, server)"},
+		{"backup without peer", "server:\n  role: backup\n", "b.yml: peer.url: a backup needs its peer's https:// URL"},
+		{"plain http peer", "server:\n  role: main\npeer:\n  url: http://app2:8443\n", "b.yml:4: peer.url: a main needs its peer's https:// URL (the peer API is HTTPS only)"},
+		{"peer without auth", "server:\n  role: main\npeer:\n  url: https://app2:8443\n  listen: :8443\n  tls:\n    cert: c\n    key: k\n", "peer.tls.ca: set the CA that signed the peer's certificate (mutual TLS), or peer.secret"},
+		{"short secret", "server:\n  role: main\npeer:\n  secret: abc\n", "b.yml:4: peer.secret: must be at least 32 characters"},
+		{"same listener", "server:\n  role: main\n  listen: 127.0.0.1:8080\npeer:\n  listen: 127.0.0.1:8080\n", "peer.listen: must differ from server.listen"},
 		{"bad listen", "server:\n  listen: nope\n", `b.yml:2: server.listen: "nope" is not host:port`},
 		{"bad role", "server:\n  role: primary\n", `b.yml:2: server.role: "primary" is not one of standalone, main, backup`},
 		{"bad duration", "dialogs:\n  idle: ten minutes\n", `b.yml:2: dialogs.idle: "ten minutes" is not a duration`},

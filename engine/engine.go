@@ -18,6 +18,9 @@ type Options struct {
 	MaxInput int
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Forward sends questions of dialogs that live on the other server there (nil: a server
+	// without a peer answers everything itself).
+	Forward Forwarder
 }
 
 // Engine applies the dialog rules: it resolves the visitor's context, answers with the bot's

@@ -22,34 +22,45 @@ const (
 	mailtoPrefix        = "#dydumailto:"
 )
 
-// TalkRequest is one question of a visitor.
+// TalkRequest is one question of a visitor. It crosses the peer API when a dialog that lives
+// on the other server is answered there.
 type TalkRequest struct {
-	BotID     string
-	ContextID string // the dialog to continue; "" or unknown starts a new one
-	Input     string // as sent; the dydu chatbox HTML-escapes it
-	Language  string
-	Space     string
-	ClientID  string
-	UserURL   string
-	Browser   string
-	OS        string
+	BotID     string `json:"botId"`
+	ContextID string `json:"contextId,omitempty"` // the dialog to continue; "" or unknown starts a new one
+	Input     string `json:"input"`               // as sent; the dydu chatbox HTML-escapes it
+	Language  string `json:"language,omitempty"`
+	Space     string `json:"space,omitempty"`
+	ClientID  string `json:"clientId,omitempty"`
+	UserURL   string `json:"userUrl,omitempty"`
+	Browser   string `json:"browser,omitempty"`
+	OS        string `json:"os,omitempty"`
 	// InteractionID, when the chatbox chose one, makes a question retried on the other server
 	// of the pair one interaction, not two.
-	InteractionID string
+	InteractionID string `json:"interactionId,omitempty"`
+	// Forwarded marks a question another server sent here: it is answered here, never sent on.
+	Forwarded bool `json:"forwarded,omitempty"`
 }
 
 // TalkResult is the bot's answer.
 type TalkResult struct {
-	Dialog      *bascule.Dialog      // nil after #reset#: the visitor starts afresh
-	Interaction *bascule.Interaction // nil when nothing was stored (welcome, reset)
-	Text        string               // sanitised HTML
-	Type        string               // typeResponse
-	KnowledgeID int64
-	Rewords     []string // questions to offer as buttons
-	Language    string
-	Space       string
-	AskFeedback bool
-	Time        time.Time
+	Dialog      *bascule.Dialog      `json:"dialog,omitempty"`      // nil after #reset#: the visitor starts afresh
+	Interaction *bascule.Interaction `json:"interaction,omitempty"` // nil when nothing was stored (welcome, reset)
+	Text        string               `json:"text"`                  // sanitised HTML
+	Type        string               `json:"type,omitempty"`        // typeResponse
+	KnowledgeID int64                `json:"knowledgeId,omitempty"`
+	Rewords     []string             `json:"rewords,omitempty"` // questions to offer as buttons
+	Language    string               `json:"language"`
+	Space       string               `json:"space"`
+	AskFeedback bool                 `json:"askFeedback,omitempty"`
+	Time        time.Time            `json:"time"`
+}
+
+// Forwarder sends a question to the server where its dialog lives. A dialog that started or
+// continued on one server stays there until it ends: the other server does not take it back
+// while that one answers. handled is false when the question should be answered here (the
+// host is unknown or unreachable: then this server takes the dialog over).
+type Forwarder interface {
+	Forward(ctx context.Context, host string, req *TalkRequest) (res *TalkResult, handled bool, err error)
 }
 
 // Talk answers one question and stores it durably before returning.
@@ -68,6 +79,11 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 	d, isNew, err := e.resolve(ctx, bot, req, res, now)
 	if err != nil {
 		return nil, err
+	}
+	if !isNew && !req.Forwarded && e.opt.Forward != nil && d.Host != "" && d.Host != e.store.ServerID() {
+		if fres, handled, err := e.opt.Forward.Forward(ctx, d.Host, req); handled || err != nil {
+			return fres, err
+		}
 	}
 	res.Dialog = d
 	record := true
@@ -123,21 +139,37 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 
 // resolve finds the dialog a question belongs to: the given context if it is this bot's and
 // still live, otherwise a new dialog (an unknown or archived context gets a new one, as dydu
-// does).
+// does). A new dialog opened for a context this server does not know continues that one: the
+// dialog started on the other server of the pair and did not reach this one before the
+// switch, and history and analytics must see one conversation.
 func (e *Engine) resolve(ctx context.Context, bot *Bot, req *TalkRequest, res *TalkResult, now time.Time) (*bascule.Dialog, bool, error) {
-	if bascule.IsID(req.ContextID) {
-		d, err := e.store.Dialog(ctx, req.ContextID)
-		switch {
-		case err == nil && d.BotID == bot.KB.Bot.ID && d.Live(now, e.opt.Idle):
-			res.Language, res.Space = bot.Language(d.Language), bot.Space(d.Space)
-			return d, false, nil
-		case err != nil && !errors.Is(err, bascule.ErrNotFound):
-			return nil, false, err
-		}
-	}
 	d := &bascule.Dialog{ID: bascule.NewID(), BotID: bot.KB.Bot.ID, ClientID: limit(req.ClientID, 64),
 		Language: res.Language, Space: res.Space, Origin: e.store.ServerID(), StartedAt: now, LastAt: now,
 		UserURL: limit(req.UserURL, 2048), Browser: limit(req.Browser, 200), OS: limit(req.OS, 200)}
+	if req.ContextID == "" {
+		return d, true, nil
+	}
+	if !bascule.IsID(req.ContextID) {
+		// Not one of ours: the client's most recent dialog, if it is still live, is the one the
+		// visitor carries on.
+		if d.ClientID != "" {
+			latest, err := e.store.LatestDialog(ctx, bot.KB.Bot.ID, d.ClientID)
+			if err == nil && latest.Live(now, e.opt.Idle) {
+				d.Continues, d.ContinuesVia = latest.ID, bascule.LinkClient
+			}
+		}
+		return d, true, nil
+	}
+	found, err := e.store.Dialog(ctx, req.ContextID)
+	switch {
+	case err == nil && found.BotID == bot.KB.Bot.ID && found.Live(now, e.opt.Idle):
+		res.Language, res.Space = bot.Language(found.Language), bot.Space(found.Space)
+		return found, false, nil
+	case errors.Is(err, bascule.ErrNotFound):
+		d.Continues, d.ContinuesVia = req.ContextID, bascule.LinkContext
+	case err != nil:
+		return nil, false, err
+	}
 	return d, true, nil
 }
 

@@ -34,15 +34,34 @@ func (e *Engine) ContextAvailable(ctx context.Context, botID, contextID string) 
 	return d.Live(e.opt.Now(), e.opt.Idle), nil
 }
 
+// maxChain bounds how many switch-overs back a visitor's history goes.
+const maxChain = 5
+
 // History returns the interactions of a context, in order; none for a context that is not
-// this bot's.
+// this bot's. When the dialog continues one the visitor presented the context of (a switch to
+// the other server before replication caught up), that one's interactions come first: the
+// visitor sees one conversation.
 func (e *Engine) History(ctx context.Context, botID, contextID string) (*bascule.Dialog, []bascule.Interaction, error) {
 	d, err := e.Dialog(ctx, botID, contextID)
 	if err != nil || d == nil {
 		return nil, nil, err
 	}
 	ins, err := e.store.Interactions(ctx, d.ID, 0)
-	return d, ins, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for cur, hops := d, 0; cur.ContinuesVia == bascule.LinkContext && hops < maxChain; hops++ {
+		prev, err := e.Dialog(ctx, botID, cur.Continues)
+		if err != nil || prev == nil {
+			return d, ins, err
+		}
+		before, err := e.store.Interactions(ctx, prev.ID, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		ins, cur = append(before, ins...), prev
+	}
+	return d, ins, nil
 }
 
 // Feedback records a visitor's judgement of the last answer of a context. Unknown contexts

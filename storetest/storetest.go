@@ -352,7 +352,7 @@ func testConcurrentTalks(t *testing.T, open Factory) {
 			}
 		}
 	}
-	changes, err := s.Changes(ctx, start, 10000)
+	changes, err := s.Changes(ctx, bascule.ClassDialogs, start, 10000)
 	must(t, err)
 	if want := dialogs * (questions + 1); len(changes) != want {
 		t.Fatalf("feed holds %d changes, want %d", len(changes), want)
@@ -436,24 +436,30 @@ func testFeed(t *testing.T, open Factory) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ChangeSignal not closed after a commit that appended to the feed")
 	}
-	changes, err := s.Changes(ctx, 0, 1000)
+	changes, err := s.Changes(ctx, bascule.ClassKnowledge, 0, 1000)
 	must(t, err)
 	last, err := s.LastSeq(ctx)
 	must(t, err)
 	if len(changes) == 0 || changes[len(changes)-1].Seq != last {
 		t.Fatalf("feed: %d changes, last seq %d", len(changes), last)
 	}
+	if cs, err := s.ClassSeq(ctx, bascule.ClassKnowledge); err != nil || cs != last {
+		t.Fatalf("ClassSeq(knowledge) = %d, %v; want %d", cs, err, last)
+	}
+	if cs, err := s.ClassSeq(ctx, bascule.ClassDialogs); err != nil || cs != 0 {
+		t.Fatalf("ClassSeq(dialogs) = %d, %v; want 0", cs, err)
+	}
 	for i, c := range changes {
 		if c.Origin != s.ServerID() || c.Seq != int64(i+1) {
 			t.Fatalf("change %d: origin %s seq %d", i, c.Origin, c.Seq)
 		}
 	}
-	limited, err := s.Changes(ctx, 2, 2)
+	limited, err := s.Changes(ctx, bascule.ClassKnowledge, 2, 2)
 	must(t, err)
 	if len(limited) != 2 || limited[0].Seq != 3 {
 		t.Fatalf("Changes(2, 2): %+v", limited)
 	}
-	if err := s.Apply(ctx, s.ServerID(), changes, last); err == nil {
+	if err := s.Apply(ctx, s.ServerID(), bascule.ClassKnowledge, changes, last); err == nil {
 		t.Fatal("a store must refuse to apply its own changes")
 	}
 }
@@ -462,16 +468,18 @@ func testFeed(t *testing.T, open Factory) {
 func Replicate(t *testing.T, from, to bascule.Store) {
 	t.Helper()
 	ctx := context.Background()
-	cursor, err := to.Cursor(ctx, from.ServerID())
-	must(t, err)
-	for {
-		changes, err := from.Changes(ctx, cursor, 500)
+	for _, class := range bascule.FeedClasses {
+		cursor, err := to.Cursor(ctx, from.ServerID(), class)
 		must(t, err)
-		if len(changes) == 0 {
-			return
+		for {
+			changes, err := from.Changes(ctx, class, cursor, 500)
+			must(t, err)
+			if len(changes) == 0 {
+				break
+			}
+			cursor = changes[len(changes)-1].Seq
+			must(t, to.Apply(ctx, from.ServerID(), class, changes, cursor))
 		}
-		cursor = changes[len(changes)-1].Seq
-		must(t, to.Apply(ctx, from.ServerID(), changes, cursor))
 	}
 }
 
@@ -485,27 +493,34 @@ func testApplyIdempotent(t *testing.T, open Factory) {
 	d.Origin = main.ServerID()
 	must(t, main.RecordTalk(ctx, d, Talk(d, "one", time.Now())))
 	must(t, main.RecordFeedback(ctx, &bascule.Feedback{ID: bascule.NewID(), DialogID: d.ID, Kind: bascule.FeedbackVote, Value: "negative", At: time.Now()}))
-	changes, err := main.Changes(ctx, 0, 1000)
+	for _, class := range bascule.FeedClasses {
+		changes, err := main.Changes(ctx, class, 0, 1000)
+		must(t, err)
+		last := changes[len(changes)-1].Seq
+		must(t, backup.Apply(ctx, main.ServerID(), class, changes, last))
+		must(t, backup.Apply(ctx, main.ServerID(), class, changes, last)) // the same batch twice
+		cur, err := backup.Cursor(ctx, main.ServerID(), class)
+		must(t, err)
+		if cur != last {
+			t.Fatalf("%s cursor %d, want %d", class, cur, last)
+		}
+	}
+	kchanges, err := main.Changes(ctx, bascule.ClassKnowledge, 0, 1000)
 	must(t, err)
-	last := changes[len(changes)-1].Seq
-	must(t, backup.Apply(ctx, main.ServerID(), changes, last))
-	must(t, backup.Apply(ctx, main.ServerID(), changes, last)) // the same batch twice
+	if err := backup.Apply(ctx, main.ServerID(), bascule.ClassDialogs, kchanges, 99); err == nil {
+		t.Fatal("knowledge changes applied as the dialogs stream")
+	}
 	select {
 	case <-changed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("applying knowledge changes must call OnKnowledgeChange")
-	}
-	cur, err := backup.Cursor(ctx, main.ServerID())
-	must(t, err)
-	if cur != last {
-		t.Fatalf("cursor %d, want %d", cur, last)
 	}
 	ins, err := backup.Interactions(ctx, d.ID, 0)
 	must(t, err)
 	if len(ins) != 1 {
 		t.Fatalf("backup holds %d interactions after a batch applied twice, want 1", len(ins))
 	}
-	own, err := backup.Changes(ctx, 0, 10)
+	own, err := backup.Changes(ctx, bascule.ClassDialogs, 0, 10)
 	must(t, err)
 	if len(own) != 0 {
 		t.Fatalf("applied changes must not enter the backup's own feed, found %d", len(own))
@@ -526,13 +541,13 @@ func testApplyIdempotent(t *testing.T, open Factory) {
 		t.Fatalf("main after repatriation: %+v", mi)
 	}
 	// An older version of a knowledge item never overwrites a newer one.
-	k := changes[1]
+	k := kchanges[1]
 	old := []bascule.Change{k}
 	kb := SmallKnowledgeBase()
 	kb.Knowledge[0].Answer = "<p>v2</p>"
 	must(t, main.ReplaceKnowledgeBase(ctx, kb))
 	Replicate(t, main, backup)
-	must(t, backup.Apply(ctx, main.ServerID(), old, last))
+	must(t, backup.Apply(ctx, main.ServerID(), bascule.ClassKnowledge, old, k.Seq))
 	got, err := backup.KnowledgeBase(ctx, BotID)
 	must(t, err)
 	if !slices.ContainsFunc(got.Knowledge, func(k bascule.Knowledge) bool { return k.Answer == "<p>v2</p>" }) {

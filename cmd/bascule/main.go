@@ -35,6 +35,7 @@ func init() {
 		{"demo", "start a demo with the sample bot and print its URL", runDemo},
 		{"kb", "export or import a bot's knowledge (JSON or CSV)", runKB},
 		{"check", "validate a configuration file (and its options.env)", runCheck},
+		{"promote", "make the backup the main when the main is lost for good", runPromote},
 		{"bench", "load-test a running server with realistic dialogs", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/internal/httpx"
 	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/pair"
 	"github.com/bascule/bascule/ratelimit"
 	"github.com/bascule/bascule/samplebot"
 	"github.com/bascule/bascule/sqlite"
@@ -36,8 +37,12 @@ type server struct {
 	store   bascule.Store
 	engine  *engine.Engine
 	kb      *kb.Service
+	node    *pair.Node
 	status  *chatapi.Status
 	handler http.Handler
+	// peer is the peer API (main and backup only), served on its own TLS listener.
+	peer    http.Handler
+	peerTLS *tls.Config
 }
 
 // newLogger builds the logger a configuration asks for. Visitor input only ever goes into
@@ -76,25 +81,33 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*serv
 
 func (s *server) wire(ctx context.Context) error {
 	cfg := s.cfg
-	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput})
-	s.kb = &kb.Service{Store: s.store}
-	if cfg.Bots.Sample && cfg.Server.Role != config.RoleBackup {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.wirePair(ctx, reg); err != nil {
+		return err
+	}
+	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput, Forward: s.node})
+	s.kb = &kb.Service{Store: s.store, Writable: s.node.Writable}
+	if role := s.node.Role(); cfg.Bots.Sample && role != config.RoleBackup {
 		if err := s.seedSample(ctx); err != nil {
 			return fmt.Errorf("load the sample bot: %w", err)
 		}
+	}
+	if s.peerTLS != nil {
+		s.peer = s.node.Handler(s.engine)
 	}
 	proxies, err := httpx.ParseProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.status = &chatapi.Status{ServerID: s.store.ServerID(), Role: func() string { return cfg.Server.Role }, DataDir: cfg.Data.Dir}
+	s.status = &chatapi.Status{ServerID: s.store.ServerID(), Role: s.node.Role, DataDir: cfg.Data.Dir}
 	s.status.AddCheck("database", true, func(ctx context.Context) error {
 		_, err := s.store.LastSeq(ctx)
 		return err
 	})
+	s.status.AddCheck("pair", true, s.node.Ready)
+	s.status.AddSection("replication", s.node.Status)
 	api := chatapi.New(chatapi.Options{
 		Engine: s.engine, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
 		PerClient: ratelimit.New(cfg.Limits.PerClient.Rate, cfg.Limits.PerClient.Burst),
@@ -119,6 +132,30 @@ func (s *server) wire(ctx context.Context) error {
 	return nil
 }
 
+// wirePair prepares the server's side of the pair: its role, and for a main or a backup the
+// TLS material of the peer API and the client that pulls the peer.
+func (s *server) wirePair(ctx context.Context, reg prometheus.Registerer) error {
+	cfg := s.cfg
+	opt := pair.Options{Store: s.store, Role: cfg.Server.Role, Log: s.log, Registerer: reg, Secret: cfg.Peer.Secret,
+		Wait: cfg.Peer.Wait.D(), Timeout: cfg.Peer.Timeout.D(),
+		Every: map[bascule.FeedClass]time.Duration{bascule.ClassKnowledge: cfg.Peer.Every.Knowledge.D(), bascule.ClassDialogs: cfg.Peer.Every.Dialogs.D()}}
+	if cfg.Paired() {
+		files := pair.TLSFiles{Cert: cfg.Peer.TLS.Cert, Key: cfg.Peer.TLS.Key, CA: cfg.Peer.TLS.CA}
+		var err error
+		if s.peerTLS, err = pair.ServerTLS(files); err != nil {
+			return err
+		}
+		ctls, err := pair.ClientTLS(files)
+		if err != nil {
+			return err
+		}
+		opt.PeerURL, opt.Client = cfg.Peer.URL, pair.Client(ctls)
+	}
+	var err error
+	s.node, err = pair.New(ctx, opt)
+	return err
+}
+
 // seedSample loads the bundled sample bot unless the database already holds it.
 func (s *server) seedSample(ctx context.Context) error {
 	_, err := s.store.Bot(ctx, bascule.SampleBotID)
@@ -129,11 +166,10 @@ func (s *server) seedSample(ctx context.Context) error {
 	return err
 }
 
-// serve accepts requests on l until ctx ends, then shuts down gracefully: in-flight requests
-// finish (within server.shutdown_timeout), then the database is closed cleanly.
-func (s *server) serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+// serve accepts requests on l (and the peer API on peerL, for a main or a backup) until ctx
+// ends, then shuts down gracefully: in-flight requests finish (within
+// server.shutdown_timeout), then the database is closed cleanly by the caller.
+func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	if s.cfg.Server.TLS.Enabled() {
 		cert, err := tls.LoadX509KeyPair(s.cfg.Server.TLS.Cert, s.cfg.Server.TLS.Key)
 		if err != nil {
@@ -141,21 +177,45 @@ func (s *server) serve(ctx context.Context, l net.Listener) error {
 		}
 		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	servers := []*http.Server{s.httpServer(s.handler)}
+	listeners := []net.Listener{l}
+	if peerL != nil {
+		servers = append(servers, s.httpServer(s.peer))
+		listeners = append(listeners, tls.NewListener(peerL, s.peerTLS))
+	}
+	runCtx, stopPair := context.WithCancel(ctx)
+	defer stopPair()
+	pairDone := make(chan struct{})
+	go func() { defer close(pairDone); s.node.Run(runCtx) }()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.D())
 	defer cancel()
 	s.log.Info("shutting down: finishing requests in flight")
-	if err := hs.Shutdown(sctx); err != nil {
-		s.log.Warn("shutdown timed out; closing remaining connections", "err", err)
-		hs.Close()
+	for _, hs := range servers {
+		if serr := hs.Shutdown(sctx); serr != nil {
+			s.log.Warn("shutdown timed out; closing remaining connections", "err", serr)
+			hs.Close()
+		}
 	}
-	return nil
+	stopPair()
+	<-pairDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 }
 
 func (s *server) close() error { return s.store.Close() }
@@ -175,9 +235,16 @@ func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, r
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", l.Addr().String(), "role", cfg.Server.Role, "server", srv.store.ServerID(), "data", cfg.Data.Dir, "version", bascule.Version)
+	var peerL net.Listener
+	if srv.peer != nil {
+		if peerL, err = net.Listen("tcp", cfg.Peer.Listen); err != nil {
+			l.Close()
+			return fmt.Errorf("peer.listen: %w", err)
+		}
+	}
+	log.Info("serving", "addr", l.Addr().String(), "role", srv.node.Role(), "server", srv.store.ServerID(), "data", cfg.Data.Dir, "version", bascule.Version)
 	if ready != nil {
 		ready(l.Addr().String())
 	}
-	return srv.serve(ctx, l)
+	return srv.serve(ctx, l, peerL)
 }

@@ -274,8 +274,8 @@ func (t *Tx) flushChanges() error {
 	for i := range t.changes {
 		c := &t.changes[i]
 		c.Seq = first + int64(i)
-		if err := t.exec("INSERT INTO changes (origin, seq, entity, key, op, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			c.Origin, c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At)); err != nil {
+		if err := t.exec("INSERT INTO changes (origin, class, seq, entity, key, op, data, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			c.Origin, string(bascule.ClassOf(c.Entity)), c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At)); err != nil {
 			return fmt.Errorf("append to feed: %w", err)
 		}
 	}

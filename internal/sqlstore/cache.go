@@ -89,7 +89,11 @@ func (c *dialogCache) talked(ops []*talkOp) {
 	for _, op := range ops {
 		if op.dialog != nil {
 			if _, ok := c.m[op.dialog.ID]; !ok {
-				c.insertLocked(&cachedDialog{d: *op.dialog, lastN: 0, recent: []string{}})
+				d := *op.dialog
+				if d.Host == "" {
+					d.Host = d.Origin
+				}
+				c.insertLocked(&cachedDialog{d: d, lastN: 0, recent: []string{}})
 			}
 		}
 		in := op.in
@@ -103,6 +107,7 @@ func (c *dialogCache) talked(ops []*talkOp) {
 		if in.At.After(e.d.LastAt) {
 			e.d.LastAt = in.At
 		}
+		e.d.Host = in.Server
 		if e.lastN >= 0 && in.N > e.lastN {
 			e.lastN = in.N
 		} else if e.lastN >= 0 && in.N <= e.lastN {

@@ -14,20 +14,22 @@ import (
 
 // A dialog's last activity is derived from its interactions rather than updated on every
 // answer: one write less per question, and two servers can never disagree on it.
-const dialogColumns = "id, bot_id, client_id, language, space, origin, continues, started_at, user_url, browser, os"
+const dialogColumns = "id, bot_id, client_id, language, space, origin, continues, continues_via, started_at, user_url, browser, os"
 
-// selectDialog reads dialogColumns and the derived last activity, in scanDialog's order.
+// selectDialog reads dialogColumns and the derived last activity and host, in scanDialog's
+// order.
 func (s *Store) selectDialog() string {
-	return "SELECT d.id, d.bot_id, d.client_id, d.language, d.space, d.origin, d.continues, d.started_at, " +
+	return "SELECT d.id, d.bot_id, d.client_id, d.language, d.space, d.origin, d.continues, d.continues_via, d.started_at, " +
 		s.d.Greatest + "(d.started_at, COALESCE((SELECT MAX(i.at) FROM interactions i WHERE i.dialog_id = d.id), 0)), " +
+		"COALESCE((SELECT i.server FROM interactions i WHERE i.dialog_id = d.id ORDER BY i.n DESC, i.at DESC LIMIT 1), d.origin), " +
 		"d.user_url, d.browser, d.os FROM dialogs d "
 }
 
 func scanDialog(sc interface{ Scan(...any) error }) (*bascule.Dialog, error) {
 	var d bascule.Dialog
 	var started, last int64
-	if err := sc.Scan(&d.ID, &d.BotID, &d.ClientID, &d.Language, &d.Space, &d.Origin, &d.Continues,
-		&started, &last, &d.UserURL, &d.Browser, &d.OS); err != nil {
+	if err := sc.Scan(&d.ID, &d.BotID, &d.ClientID, &d.Language, &d.Space, &d.Origin, &d.Continues, &d.ContinuesVia,
+		&started, &last, &d.Host, &d.UserURL, &d.Browser, &d.OS); err != nil {
 		return nil, err
 	}
 	d.StartedAt, d.LastAt = bascule.FromMillis(started), bascule.FromMillis(last)
@@ -147,12 +149,12 @@ func (t *Tx) recordTalks(talks []*talkOp) error {
 	}
 	for start := 0; start < len(dialogs); start += maxRows {
 		chunk := dialogs[start:min(start+maxRows, len(dialogs))]
-		args := make([]any, 0, len(chunk)*11)
+		args := make([]any, 0, len(chunk)*12)
 		for _, d := range chunk {
-			args = append(args, d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
+			args = append(args, d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues, d.ContinuesVia,
 				bascule.Millis(d.StartedAt), d.UserURL, d.Browser, d.OS)
 		}
-		created, err := t.insertRows("INSERT INTO dialogs ("+dialogColumns+") VALUES "+rowMarks(11, len(chunk))+
+		created, err := t.insertRows("INSERT INTO dialogs ("+dialogColumns+") VALUES "+rowMarks(12, len(chunk))+
 			" ON CONFLICT (id) DO NOTHING", args, len(chunk), alone)
 		if err != nil {
 			return err
@@ -295,8 +297,8 @@ func rowMarks(cols, rows int) string {
 
 // insertDialog stores a dialog unless it exists; it reports whether it was created.
 func (t *Tx) insertDialog(d *bascule.Dialog) (bool, error) {
-	n, err := t.execN("INSERT INTO dialogs ("+dialogColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-		d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues,
+	n, err := t.execN("INSERT INTO dialogs ("+dialogColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		d.ID, d.BotID, d.ClientID, d.Language, d.Space, d.Origin, d.Continues, d.ContinuesVia,
 		bascule.Millis(d.StartedAt), d.UserURL, d.Browser, d.OS)
 	return n > 0, err
 }

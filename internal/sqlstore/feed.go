@@ -12,9 +12,9 @@ import (
 
 // Changes implements bascule.FeedStore. Only this server's own changes are served: what was
 // applied from the peer is not in the feed, so nothing ping-pongs between the two.
-func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]bascule.Change, error) {
-	rows, err := s.query(ctx, "SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
-		s.serverID, since, limit)
+func (s *Store) Changes(ctx context.Context, class bascule.FeedClass, since int64, limit int) ([]bascule.Change, error) {
+	rows, err := s.query(ctx, "SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND class = ? AND seq > ? ORDER BY seq LIMIT ?",
+		s.serverID, string(class), since, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
 	}
@@ -125,10 +125,17 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return v, err
 }
 
-// Cursor implements bascule.FeedStore.
-func (s *Store) Cursor(ctx context.Context, origin string) (int64, error) {
+// ClassSeq implements bascule.FeedStore.
+func (s *Store) ClassSeq(ctx context.Context, class bascule.FeedClass) (int64, error) {
 	var v int64
-	err := s.r.QueryRowContext(ctx, s.q("SELECT seq FROM cursors WHERE origin = ?"), origin).Scan(&v)
+	err := s.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE origin = ? AND class = ?", s.serverID, string(class)).Scan(&v)
+	return v, err
+}
+
+// Cursor implements bascule.FeedStore.
+func (s *Store) Cursor(ctx context.Context, origin string, class bascule.FeedClass) (int64, error) {
+	var v int64
+	err := s.queryRow(ctx, "SELECT seq FROM cursors WHERE origin = ? AND class = ?", origin, string(class)).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -137,19 +144,22 @@ func (s *Store) Cursor(ctx context.Context, origin string) (int64, error) {
 
 // Apply implements bascule.FeedStore. The changes and the cursor commit together: after a
 // crash the batch is either fully applied with its cursor, or not at all.
-func (s *Store) Apply(ctx context.Context, origin string, changes []bascule.Change, cursor int64) error {
+func (s *Store) Apply(ctx context.Context, origin string, class bascule.FeedClass, changes []bascule.Change, cursor int64) error {
 	if origin == s.serverID {
 		return bascule.Errorf(bascule.CodeInvalid, "refusing to apply changes of this server (%s) to itself", origin)
 	}
 	return s.write(ctx, func(t *Tx) error {
 		for i := range changes {
 			c := &changes[i]
+			if got := bascule.ClassOf(c.Entity); got != class {
+				return fmt.Errorf("change %d (%s) belongs to the %s stream, not %s", c.Seq, c.Entity, got, class)
+			}
 			if err := t.apply(c); err != nil {
 				return fmt.Errorf("apply change %d (%s %s %s) from %s: %w", c.Seq, c.Op, c.Entity, c.Key, origin, err)
 			}
 		}
-		return t.exec("INSERT INTO cursors (origin, seq) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET seq = "+
-			t.s.d.Greatest+"(cursors.seq, excluded.seq)", origin, cursor)
+		return t.exec("INSERT INTO cursors (origin, class, seq) VALUES (?, ?, ?) ON CONFLICT (origin, class) DO UPDATE SET seq = "+
+			t.s.d.Greatest+"(cursors.seq, excluded.seq)", origin, string(class), cursor)
 	})
 }
 

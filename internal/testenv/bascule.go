@@ -72,9 +72,8 @@ type Bascule struct {
 // BasculeOptions describe a server to start.
 type BasculeOptions struct {
 	Name string
-	// Config is the YAML configuration. "{{addr}}" and "{{data}}" are replaced by the
-	// server's address and data directory; when it does not set server.listen and data.dir,
-	// they are added.
+	// Config is the YAML configuration. The server listens on Addr and keeps its data in a
+	// directory of the test, whatever it says ("{{data}}" is replaced by that directory).
 	Config string
 	// Addr is the address to listen on (default: a free 127.0.0.1 port).
 	Addr string
@@ -96,18 +95,12 @@ func StartBascule(t testing.TB, o BasculeOptions) *Bascule {
 		b.URL = "https://" + o.Addr
 	}
 	b.DataDir = filepath.Join(b.dir, "data")
-	cfg := strings.NewReplacer("{{addr}}", b.Addr, "{{data}}", b.DataDir).Replace(o.Config)
-	if !strings.Contains(cfg, "listen:") {
-		cfg = addKey(cfg, "server", "listen: "+b.Addr)
-	}
-	if !strings.Contains(cfg, "dir:") {
-		cfg = addKey(cfg, "data", "dir: "+b.DataDir)
-	}
+	cfg := strings.ReplaceAll(o.Config, "{{data}}", b.DataDir)
 	b.Config = filepath.Join(b.dir, "bascule.yml")
 	if err := os.WriteFile(b.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b.args = []string{"serve", "-config", b.Config}
+	b.args = []string{"serve", "-config", b.Config, "-listen", b.Addr, "-data", b.DataDir}
 	b.Start()
 	t.Cleanup(func() {
 		b.Stop()
@@ -116,15 +109,6 @@ func StartBascule(t testing.TB, o BasculeOptions) *Bascule {
 		}
 	})
 	return b
-}
-
-// addKey adds "key: value" under a top-level section of a YAML text, creating the section.
-func addKey(cfg, section, kv string) string {
-	head := section + ":\n"
-	if i := strings.Index(cfg, head); i == 0 || (i > 0 && cfg[i-1] == '\n') {
-		return cfg[:i+len(head)] + "  " + kv + "\n" + cfg[i+len(head):]
-	}
-	return strings.TrimRight(cfg, "\n") + "\n" + head + "  " + kv + "\n"
 }
 
 // Start (re)starts the process on the same address, configuration and data, and waits until

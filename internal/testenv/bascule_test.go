@@ -29,15 +29,3 @@ func TestBasculeRestartsOnItsData(t *testing.T) {
 		t.Fatalf("server id changed across a restart on the same data:\n%s\n%s", first, second)
 	}
 }
-
-func TestAddKey(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", "\nserver:\n  listen: x\n"},
-		{"server:\n  role: main\n", "server:\n  listen: x\n  role: main\n"},
-		{"log:\n  level: warn\n", "log:\n  level: warn\nserver:\n  listen: x\n"},
-	} {
-		if got := addKey(tc.in, "server", "listen: x"); got != tc.want {
-			t.Errorf("addKey(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}

@@ -20,7 +20,7 @@ CREATE TABLE sentences (
 
 CREATE TABLE dialogs (
   id TEXT PRIMARY KEY, bot_id TEXT NOT NULL, client_id TEXT NOT NULL, language TEXT NOT NULL, space TEXT NOT NULL,
-  origin TEXT NOT NULL, continues TEXT NOT NULL, started_at INTEGER NOT NULL,
+  origin TEXT NOT NULL, continues TEXT NOT NULL, continues_via TEXT NOT NULL, started_at INTEGER NOT NULL,
   user_url TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX dialogs_bot_started ON dialogs (bot_id, started_at);
 CREATE INDEX dialogs_client ON dialogs (bot_id, client_id, started_at);
@@ -45,7 +45,9 @@ CREATE INDEX visits_client ON visits (bot_id, client_id);
 CREATE TABLE erased_clients (bot_id TEXT NOT NULL, client_id TEXT NOT NULL, before INTEGER NOT NULL, PRIMARY KEY (bot_id, client_id));
 CREATE TABLE erased_dialogs (id TEXT PRIMARY KEY);
 
+-- The feed: each server's own changes (origin), numbered by one sequence, read per class.
 CREATE TABLE changes (
-  origin TEXT NOT NULL, seq INTEGER NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL,
-  data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID;
-CREATE TABLE cursors (origin TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+  origin TEXT NOT NULL, class TEXT NOT NULL, seq INTEGER NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL,
+  op TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (origin, class, seq)) WITHOUT ROWID;
+-- What was applied from each peer's stream.
+CREATE TABLE cursors (origin TEXT NOT NULL, class TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (origin, class));
