@@ -210,7 +210,7 @@ func TestPeerAPIRefusesStrangers(t *testing.T) {
 		}
 	}
 	// TLS without a client certificate.
-	if resp, err := testenv.InsecureClient(5*time.Second).Get("https://" + peerURL + "/peer/v1/state"); err == nil {
+	if resp, err := testenv.InsecureClient(5 * time.Second).Get("https://" + peerURL + "/peer/v1/state"); err == nil {
 		resp.Body.Close()
 		t.Fatalf("TLS without a client certificate reached the peer API: %d", resp.StatusCode)
 	}
