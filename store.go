@@ -65,8 +65,8 @@ type DialogStore interface {
 	// Interactions returns a dialog's interactions in order; with last > 0 only the last ones.
 	Interactions(ctx context.Context, dialogID string, last int) ([]Interaction, error)
 	Dialogs(ctx context.Context, f DialogFilter) ([]Dialog, error)
-	// CountDialogs counts conversations started in [from, to): a dialog that continues
-	// another one after a switch-over is not counted again.
+	// CountDialogs counts conversations in [from, to): dialogs that continue one another after
+	// a switch-over are one conversation, and a dialog with no interaction is none.
 	CountDialogs(ctx context.Context, botID string, from, to time.Time) (int, error)
 	SetVariable(ctx context.Context, v *Variable) error
 	RecordFeedback(ctx context.Context, f *Feedback) error

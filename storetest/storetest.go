@@ -383,16 +383,26 @@ func testDialogQueries(t *testing.T, open Factory) {
 	orphan.Continues = bascule.NewID()
 	must(t, s.RecordTalk(ctx, orphan, Talk(orphan, "hi", orphan.StartedAt)))
 
+	// A visitor's first question failed on the server that opened the dialog and was answered
+	// on the other: the first dialog holds no interaction, the conversation still counts once.
+	opened := NewDialog("client-c", base.Add(12*time.Minute))
+	must(t, s.RecordTalk(ctx, opened, nil))
+	moved := NewDialog("client-c", base.Add(13*time.Minute))
+	moved.Continues, moved.ContinuesVia = opened.ID, bascule.LinkContext
+	must(t, s.RecordTalk(ctx, moved, Talk(moved, "hello?", moved.StartedAt)))
+	// A dialog opened and never asked anything is not a conversation.
+	must(t, s.RecordTalk(ctx, NewDialog("client-d", base.Add(14*time.Minute)), nil))
+
 	n, err := s.CountDialogs(ctx, BotID, base, base.Add(time.Hour))
 	must(t, err)
-	if n != 6 {
-		t.Fatalf("CountDialogs = %d, want 6 (5 + the orphan continuation; the linked one is not counted)", n)
+	if n != 7 {
+		t.Fatalf("CountDialogs = %d, want 7 (5 + the orphan continuation + the moved one; linked ones count once, empty ones not)", n)
 	}
 	page1, err := s.Dialogs(ctx, bascule.DialogFilter{BotID: BotID, From: base, Limit: 4})
 	must(t, err)
 	page2, err := s.Dialogs(ctx, bascule.DialogFilter{BotID: BotID, From: base, Limit: 4, After: page1[len(page1)-1].ID})
 	must(t, err)
-	if len(page1) != 4 || len(page2) != 3 || page2[0].ID != all[4].ID {
+	if len(page1) != 4 || len(page2) != 4 || page2[0].ID != all[4].ID {
 		t.Fatalf("pagination: %d then %d dialogs", len(page1), len(page2))
 	}
 	latest, err := s.LatestDialog(ctx, BotID, "client-a")

@@ -381,12 +381,20 @@ func (s *Store) Dialogs(ctx context.Context, f bascule.DialogFilter) ([]bascule.
 	return scanDialogs(rows)
 }
 
-// CountDialogs implements bascule.DialogStore.
+// CountDialogs implements bascule.DialogStore. Dialogs linked by continues form one
+// conversation, named by its first dialog (the root); a conversation counts once, in the
+// period of any of its dialogs that holds an interaction. A dialog opened but never asked
+// anything (a welcome, a request lost in a switch-over) is not a conversation.
 func (s *Store) CountDialogs(ctx context.Context, botID string, from, to time.Time) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM dialogs d WHERE bot_id = ? AND started_at >= ? AND started_at < ? "+
-		"AND (continues = '' OR NOT EXISTS (SELECT 1 FROM dialogs p WHERE p.id = d.continues))"),
-		botID, bascule.Millis(from), bascule.Millis(to)).Scan(&n)
+	err := s.r.QueryRowContext(ctx, s.q(`WITH RECURSIVE chain(id, root) AS (
+		SELECT d.id, d.id FROM dialogs d WHERE d.bot_id = ?
+			AND (d.continues = '' OR NOT EXISTS (SELECT 1 FROM dialogs p WHERE p.id = d.continues))
+		UNION ALL
+		SELECT d.id, c.root FROM dialogs d JOIN chain c ON d.continues = c.id WHERE d.bot_id = ?)
+	SELECT COUNT(DISTINCT c.root) FROM chain c JOIN dialogs d ON d.id = c.id
+	WHERE d.started_at >= ? AND d.started_at < ? AND EXISTS (SELECT 1 FROM interactions i WHERE i.dialog_id = d.id)`),
+		botID, botID, bascule.Millis(from), bascule.Millis(to)).Scan(&n)
 	return n, err
 }
 
