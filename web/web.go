@@ -1,11 +1,19 @@
 // Package web serves the browser side of Bascule: the demo page (and, with the chatbox, the
 // loader and the full chatbox).
+//
+// The chatbox is built from src/ by esbuild into dist/ (go generate ./web/...); dist/ is
+// committed and embedded, so building the server needs no JavaScript toolchain.
 package web
 
 import (
-	_ "embed"
+	"embed"
 	"net/http"
 )
+
+//go:generate go run ./internal/gen
+
+//go:embed dist
+var dist embed.FS
 
 //go:embed demo.html
 var demoPage []byte
