@@ -3,11 +3,15 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"path"
 	"strings"
 	"testing"
 
+	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/web/internal/bundle"
 )
 
@@ -124,5 +128,101 @@ func BenchmarkChatboxSize(b *testing.B) {
 			b.ReportMetric(float64(raw), "raw-B")
 			b.ReportMetric(float64(gz), "gzip-B")
 		})
+	}
+}
+
+func get(t *testing.T, h http.Handler, target string, header ...string) *http.Response {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Result()
+}
+
+func TestServeChatbox(t *testing.T) {
+	h := New(Options{})
+	loader, js, css := chatboxParts(t)
+	var jsPath, cssPath string
+	for name := range distFiles(t) {
+		switch {
+		case name == "loader.js":
+		case strings.HasSuffix(name, ".js"):
+			jsPath = "/chatbox/" + name
+		case strings.HasSuffix(name, ".css"):
+			cssPath = "/chatbox/" + name
+		}
+	}
+	for _, tc := range []struct {
+		path, cache string
+		body        []byte
+	}{
+		{LoaderPath, "public, max-age=300", loader},
+		{jsPath, "public, max-age=31536000, immutable", js},
+		{cssPath, "public, max-age=31536000, immutable", css},
+		{"/chatbox/chatbox.js", "public, max-age=300", js},
+		{"/chatbox/chatbox.css", "public, max-age=300", css},
+	} {
+		resp := get(t, h, tc.path)
+		body, _ := io.ReadAll(resp.Body)
+		etag := resp.Header.Get("ETag")
+		ctype := "text/javascript; charset=utf-8"
+		if strings.HasSuffix(tc.path, ".css") {
+			ctype = "text/css; charset=utf-8"
+		}
+		if resp.StatusCode != 200 || !bytes.Equal(body, tc.body) || resp.Header.Get("Cache-Control") != tc.cache || etag == "" ||
+			resp.Header.Get("Content-Type") != ctype {
+			t.Errorf("%s: %d, %d bytes, headers %v", tc.path, resp.StatusCode, len(body), resp.Header)
+		}
+		if resp := get(t, h, tc.path, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match: %d, want 304", tc.path, resp.StatusCode)
+		}
+		resp = get(t, h, tc.path, "Accept-Encoding", "gzip, deflate, br")
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatalf("%s gzipped: %v", tc.path, err)
+		}
+		unzipped, _ := io.ReadAll(zr)
+		if resp.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(unzipped, tc.body) || resp.Header.Get("ETag") == etag {
+			t.Errorf("%s gzipped: headers %v, %d bytes once unzipped", tc.path, resp.Header, len(unzipped))
+		}
+	}
+	for _, p := range []string{"/chatbox/chatbox.0000000000.js", "/chatbox/", "/elsewhere"} {
+		if resp := get(t, h, p); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestDemoPage(t *testing.T) {
+	for _, tc := range []struct {
+		opt    Options
+		target string
+		want   []string
+		not    []string
+	}{
+		{Options{}, "/", []string{`src="/chatbox/loader.js"`, `data-bot="` + bascule.SampleBotID + `"`, `data-mode="teaser"`, `lang="en"`}, []string{"data-servers"}},
+		{Options{Servers: []string{"https://app1.example.com", "https://app2.example.com"}}, "/delivery?lang=fr&mode=popin",
+			[]string{`data-servers="https://app1.example.com https://app2.example.com"`, `data-mode="popin"`, `data-lang="fr"`, "Livraison et retours", `href="/?lang=fr&amp;mode=popin"`}, nil},
+		{Options{Servers: []string{`"><script>alert(1)</script>`}, Bot: "b"}, "/demo?mode=<x>", []string{`data-bot="b"`, `data-mode="teaser"`, "&lt;script&gt;"}, []string{"<script>alert"}},
+	} {
+		resp := get(t, New(tc.opt), tc.target)
+		body, _ := io.ReadAll(resp.Body)
+		page := string(body)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("%s: %d %v", tc.target, resp.StatusCode, resp.Header)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s (%+v): page lacks %s", tc.target, tc.opt, w)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(page, w) {
+				t.Errorf("%s (%+v): page has %s", tc.target, tc.opt, w)
+			}
+		}
 	}
 }
