@@ -172,6 +172,8 @@ func (a *API) middleware(next http.Handler) http.Handler {
 		a.requests.Add(1)
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
+		// A chatbox on another origin can read a 429's Retry-After only when it is exposed.
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {

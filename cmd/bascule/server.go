@@ -127,7 +127,7 @@ func (s *server) wire(ctx context.Context) error {
 	mux.HandleFunc("/healthz", chatapi.Healthz)
 	mux.HandleFunc("/readyz", s.status.Readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", web.Demo)
+	mux.Handle("/", web.New(web.Options{}))
 	s.handler = httpx.Recover(s.log, mux)
 	return nil
 }
