@@ -13,6 +13,10 @@ const CHECK_AGE = 30e3
 const hex = (bytes) =>
   Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => (b | 256).toString(16).slice(1)).join('')
 
+// Interaction ids begin with the time, as the server's do: ids made one after the other sort
+// together, so the server's indexes grow at their end instead of at random pages.
+const orderedId = () => Date.now().toString(16).padStart(12, '0').slice(-12) + hex(10)
+
 const el = (tag, cls, text) => {
   const e = document.createElement(tag)
   if (cls) e.className = cls
@@ -290,7 +294,7 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
   const ask = (text) => {
     text = text.trim()
     if (!text) return
-    st.queue.push({ text, id: hex(16) })
+    st.queue.push({ text, id: orderedId() })
     save()
     userSays(text)
     wake()
