@@ -16,6 +16,7 @@ var demoPage = template.Must(template.New("demo").Parse(demoHTML))
 // demoText is the shop's copy in one language.
 type demoText struct {
 	Tagline, Intro, Menu, Shop, DeliveryLink, OtherLang      string
+	SwitchTitle, SwitchText, Stop, Start, Up, Down           string
 	DeliveryTitle, DeliveryText, HelpTitle, HelpText, Footer string
 	Products                                                 []demoProduct
 }
@@ -24,6 +25,9 @@ type demoProduct struct{ Name, Text, Price, Color string }
 
 var demoTexts = map[string]demoText{
 	"en": {
+		SwitchTitle: "Watch the switch",
+		SwitchText:  "This demo runs a main and a backup server. Ask the assistant a question, stop the main, ask another: the backup answers, in the same conversation. Start the main again: the conversation in progress stays on the backup, a new one goes to the main.",
+		Stop:        "Stop the main", Start: "Start the main", Up: "up", Down: "down",
 		Tagline: "Things for a calm home", Menu: "Main menu", Shop: "Shop", DeliveryLink: "Delivery", OtherLang: "Français",
 		Intro:         "Linen, stoneware and lamps, made to last and delivered to your door. Questions about an order? Our assistant answers day and night.",
 		DeliveryTitle: "Delivery and returns",
@@ -39,6 +43,9 @@ var demoTexts = map[string]demoText{
 		},
 	},
 	"fr": {
+		SwitchTitle: "Voir la bascule",
+		SwitchText:  "Cette démo fait tourner un serveur principal et un serveur de secours. Posez une question à l’assistant, arrêtez le principal, posez-en une autre : le secours répond, dans la même conversation. Redémarrez le principal : la conversation en cours reste sur le secours, une nouvelle va au principal.",
+		Stop:        "Arrêter le principal", Start: "Démarrer le principal", Up: "en marche", Down: "arrêté",
 		Tagline: "Des objets pour une maison calme", Menu: "Menu principal", Shop: "Boutique", DeliveryLink: "Livraison", OtherLang: "English",
 		Intro:         "Linge de lin, grès et luminaires, faits pour durer et livrés chez vous. Une question sur une commande ? Notre assistant répond jour et nuit.",
 		DeliveryTitle: "Livraison et retours",
@@ -53,6 +60,13 @@ var demoTexts = map[string]demoText{
 			{"Coussin en laine", "Laine non teinte, 45 × 45 cm.", "55 €", "#d8d2c4"},
 		},
 	},
+}
+
+func first(ss []string, i int) string {
+	if i < len(ss) {
+		return ss[i]
+	}
+	return ""
 }
 
 // demo serves the demo shop. ?lang=fr|en picks the language, ?mode=popin|teaser the chatbox's
@@ -87,6 +101,9 @@ func (h *Handler) demo(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{
 		"Lang": lang, "OtherLang": other, "T": demoTexts[lang], "Mode": mode, "Bot": h.opt.Bot,
 		"Servers":    strings.Join(h.opt.Servers, " "),
+		"Controls":   h.opt.Controls,
+		"Main":       first(h.opt.Servers, 0),
+		"Backup":     first(h.opt.Servers, 1),
 		"OnDelivery": page == "/delivery",
 		"Home":       link("/", lang), "Delivery": link("/delivery", lang), "Other": link(page, other),
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Servers []string
 	// Bot is the demo page's bot (default: the sample bot).
 	Bot string
+	// Controls is the base URL of the demo's switch controls (POST Controls+"/demo/main/stop"
+	// and "/start"); when set, the demo page shows how to stop and restart the main.
+	Controls string
 }
 
 // Handler serves the loader at LoaderPath, the full chatbox under /chatbox/ by content-hashed

@@ -112,7 +112,7 @@ func TestKBCommands(t *testing.T) {
 func TestDemoAnswersInTheDyduForm(t *testing.T) {
 	bin := testenv.BasculeBinary(t)
 	addr := testenv.FreeAddr(t)
-	cmd := exec.Command(bin, "demo", "-listen", addr, "-data", t.TempDir())
+	cmd := exec.Command(bin, "demo", "-main", addr, "-backup", testenv.FreeAddr(t), "-data", t.TempDir())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -19,7 +19,7 @@ func runServe(ctx context.Context, args []string, s *stdio) error {
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, cfg, newLogger(cfg.Log, os.Stderr), nil)
+	return listenAndServe(ctx, cfg, newLogger(cfg.Log, os.Stderr), extras{}, nil)
 }
 
 // loadConfig reads the file (or the defaults) and applies the flags that override it.

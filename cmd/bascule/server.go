@@ -43,6 +43,7 @@ type server struct {
 	// peer is the peer API (main and backup only), served on its own TLS listener.
 	peer    http.Handler
 	peerTLS *tls.Config
+	extras  extras
 }
 
 // newLogger builds the logger a configuration asks for. Visitor input only ever goes into
@@ -65,13 +66,20 @@ func openStore(ctx context.Context, c *config.Config) (bascule.Store, error) {
 	return nil, fmt.Errorf("data.driver %q is not supported by this build", c.Data.Driver)
 }
 
+// extras are what a command adds to a server: the demo names the pair's servers on its page
+// and mounts its switch controls.
+type extras struct {
+	web   web.Options
+	mount func(*http.ServeMux)
+}
+
 // newServer opens the store and wires the server. Close it with close.
-func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, error) {
+func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger, x extras) (*server, error) {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, store: st}
+	s := &server{cfg: cfg, log: log, store: st, extras: x}
 	if err := s.wire(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -127,7 +135,10 @@ func (s *server) wire(ctx context.Context) error {
 	mux.HandleFunc("/healthz", chatapi.Healthz)
 	mux.HandleFunc("/readyz", s.status.Readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", web.New(web.Options{}))
+	mux.Handle("/", web.New(s.extras.web))
+	if s.extras.mount != nil {
+		s.extras.mount(mux)
+	}
 	s.handler = httpx.Recover(s.log, mux)
 	return nil
 }
@@ -221,8 +232,8 @@ func (s *server) httpServer(h http.Handler) *http.Server {
 func (s *server) close() error { return s.store.Close() }
 
 // listenAndServe runs a configured server until ctx ends.
-func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
-	srv, err := newServer(ctx, cfg, log)
+func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, x extras, ready func(addr string)) error {
+	srv, err := newServer(ctx, cfg, log, x)
 	if err != nil {
 		return err
 	}
