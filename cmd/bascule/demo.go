@@ -145,7 +145,7 @@ func (d *demoServer) stop() {
 // controls mounts the page's buttons on the other server: it stays up while this one stops.
 func (d *demoServer) controls(mux *http.ServeMux) {
 	for verb, act := range map[string]func(){
-		"stop":  d.stop,
+		"stop": d.stop,
 		"start": func() {
 			if err := d.start(nil); err != nil {
 				d.log.Error("restart", "err", err)
