@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kljensen/snowball/english"
@@ -19,6 +21,9 @@ type language struct {
 	aliases map[string][]string
 	// stem reduces a folded word to its stem.
 	stem func(string) string
+	// idioms are runs of words that mean something else than their words, by their last
+	// word (see idioms).
+	idioms map[string][]*idiom
 	// keep are words the stemmer would merge with an unrelated word: French "pays" (country)
 	// would meet "payer" (to pay), "visa" "vis" (screw), "montant" (amount) "monter" (to
 	// assemble); English "instalments"
@@ -68,6 +73,21 @@ var languages = map[string]*language{
 			dispo:disponible dispos:disponibles infos:informations info:information
 			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit deux:2 trois:3 quatre:4
 			cinq:5 dix:10`),
+		// "Je me rends compte" (I realise) is not about an account, "arriver à" (to manage to)
+		// is not about a parcel arriving, "passer une commande" is ordering, "du coup" and
+		// "par contre" are fillers, and "rendez-vous" is one word, not a form of "rendre".
+		idioms: idioms(`
+			rend|rends|rendre|rendu|rendue|rendons compte =
+			du coup =
+			quand meme =
+			par contre =
+			rendez vous = rendezvous
+			j|on arrive|arrivons|arrivais|arrivait a =
+			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait pas a = pas
+			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait plus a = plus
+			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait jamais a = jamais
+			passer|passe|passee|passes|passez|passons|passais|passait commande|commandes = commande
+			passer|passe|passee|passes|passez|passons|passais|passait une|ma|la|cette|mes|des|ces|ma commande|commandes = commande`),
 		stem: stemFrench,
 		keep: set(`pays visa montant`),
 	},
@@ -91,9 +111,59 @@ var languages = map[string]*language{
 			e:email color:colour colors:colours installment:instalments installments:instalments
 			instalment:instalments whats:what is wheres:where is whens:when is hows:how is
 			thats:that is theres:there is two:2 three:3 four:4 five:5 ten:10`),
+		// "Placing an order" is ordering.
+		idioms: idioms(`
+			place|placed|placing an|my|the|a order|orders = order`),
 		stem: stemEnglish,
 		keep: set(`instalments missing`),
 	},
+}
+
+// maxIdiomWords is the longest idiom, in typed words.
+const maxIdiomWords = 5
+
+// idiom is a run of typed words (folded, stop words included) read as other words.
+type idiom struct {
+	words []string
+	means [][]byte
+}
+
+// idioms parses one idiom pattern a line: "words = meaning", where a word may list
+// alternatives ("rend|rends compte ="); an empty meaning drops the words. Patterns whose last
+// word is the same are tried longest first.
+func idioms(lines string) map[string][]*idiom {
+	m := map[string][]*idiom{}
+	for _, line := range strings.Split(lines, "\n") {
+		pattern, meaning, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		var means [][]byte
+		for _, w := range strings.Fields(meaning) {
+			means = append(means, []byte(w))
+		}
+		seqs := [][]string{nil}
+		for _, alts := range strings.Fields(pattern) {
+			var next [][]string
+			for _, s := range seqs {
+				for _, w := range strings.Split(alts, "|") {
+					next = append(next, append(s[:len(s):len(s)], w))
+				}
+			}
+			seqs = next
+		}
+		for _, words := range seqs {
+			if len(words) < 2 || len(words) > maxIdiomWords {
+				panic("engine: idiom of " + strconv.Itoa(len(words)) + " words: " + line)
+			}
+			last := words[len(words)-1]
+			m[last] = append(m[last], &idiom{words: words, means: means})
+		}
+	}
+	for _, ids := range m {
+		slices.SortStableFunc(ids, func(a, b *idiom) int { return len(b.words) - len(a.words) })
+	}
+	return m
 }
 
 // plain is the language of bots whose language has no lists: words are folded, not stemmed.
