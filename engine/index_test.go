@@ -333,3 +333,49 @@ func FuzzSearch(f *testing.F) {
 		ix.Suggest(in, lang, "", n%50)
 	})
 }
+
+// TestInnerReading: the words of a group may also be read apart, as a formulation may write
+// them, but that reading weighs less than the group's.
+func TestInnerReading(t *testing.T) {
+	kb := &bascule.KnowledgeBase{
+		Format: bascule.KnowledgeFormat,
+		Bot:    bascule.Bot{ID: bascule.SampleBotID, Name: "test", Languages: []string{"fr", "en"}},
+		Groups: []bascule.MatchingGroup{
+			{Name: "late", Language: "fr", Terms: []string{"pas reçu", "en retard"}},
+			{Name: "receive", Language: "fr", Terms: []string{"reçu", "recevoir"}},
+			{Name: "order", Language: "fr", Terms: []string{"commande", "colis"}},
+			{Name: "relay", Language: "en", Terms: []string{"pickup point", "relay point"}},
+			{Name: "collect", Language: "en", Terms: []string{"pickup", "collect"}},
+			{Name: "loyalty", Language: "en", Terms: []string{"points", "point"}},
+		},
+		Knowledge: []bascule.Knowledge{
+			{ID: 1, Language: "fr", Enabled: true, Question: "Ma commande est en retard", Formulations: []string{"{order} {late}", "{late}"}, Answer: "a"},
+			{ID: 2, Language: "fr", Enabled: true, Question: "E-mail de confirmation", Formulations: []string{"pas {receive} de confirmation"}, Answer: "a"},
+			{ID: 5, Language: "fr", Enabled: true, Question: "Confirmer ma commande", Formulations: []string{"confirmation de {order}", "confirmation"}, Answer: "a"},
+			{ID: 3, Language: "en", Enabled: true, Question: "Where are your relay points?", Formulations: []string{"{relay}"}, Answer: "a"},
+			{ID: 4, Language: "en", Enabled: true, Question: "How do I collect points?", Formulations: []string{"{collect} {loyalty}"}, Answer: "a"},
+		},
+	}
+	ix := NewIndex(kb)
+	tests := []struct {
+		in, lang      string
+		first, offers int64 // offers: an item Decide must at least offer to click
+	}{
+		// Read apart, as item 2 writes it: not the first reading ("pas reçu" is a delay),
+		// but one worth offering.
+		{"pas reçu de confirmation", "fr", 1, 2},
+		{"commande pas reçue", "fr", 1, 1},
+		// The group, although another item holds both its words apart.
+		{"pickup point", "en", 3, 3},
+	}
+	for _, tt := range tests {
+		ms := ix.Search(tt.in, tt.lang, "", 5)
+		if len(ms) == 0 || ms[0].Knowledge.ID != tt.first {
+			t.Errorf("Search(%q) = %v, want %d first", tt.in, ids(ms), tt.first)
+		}
+		if !slices.ContainsFunc(ms, func(m Match) bool { return m.Knowledge.ID == tt.offers && m.Confidence >= RewordAt }) {
+			t.Errorf("Search(%q) = %v, want %d at confidence %.2f or more", tt.in, ids(ms), tt.offers, RewordAt)
+		}
+		checkMatches(t, ms)
+	}
+}

@@ -29,20 +29,33 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	dcov := float64(bm / doc.self)
 	var got, all float32
 	for i, t := range st.pos {
-		w, hit := li.unknownWeight, false
+		w, word := li.unknownWeight, false
 		if t >= 0 {
-			w, hit = li.idf[t], has(doc.terms, t)
+			w, word = li.idf[t], has(doc.terms, t)
 		}
 		// A word inside a group weighs as its group: the group is what the word means here.
+		hit, grouped, part := false, false, float32(1)
 		for _, o := range st.occ {
 			if int(o.from) <= i && i < int(o.to) {
-				w = li.idf[o.concept]
+				w, grouped = li.idf[o.concept], true
 				hit = hit || has(doc.terms, o.concept)
+			}
+		}
+		// Or the document reads it apart from its group: as a word, or inside a shorter group.
+		if !hit && word {
+			hit = true
+			if grouped {
+				part = innerWeight
+			}
+		}
+		for _, o := range st.inner {
+			if !hit && int(o.from) <= i && i < int(o.to) && has(doc.terms, o.concept) {
+				hit, part = true, innerWeight
 			}
 		}
 		all += w
 		if hit {
-			got += w
+			got += part * w
 		}
 	}
 	if all == 0 {
@@ -51,6 +64,13 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	qcov := float64(got / all)
 	return min(1, math.Sqrt(dcov*qcov))
 }
+
+// innerWeight is how much a reading of the question's words inside a longer group counts,
+// against 1 for the longer group: "pickup point" is a relay point, and only maybe a pickup
+// and some loyalty points. Half: the longer reading is the likelier one, as detect decides,
+// but a formulation that writes the words apart ("pas {receive} de {confirmation}") still
+// meets the visitor's "pas reçu de confirmation".
+const innerWeight = 0.5
 
 // agreeBonus is how much a second formulation of the same item adds to the confidence of the
 // first, in proportion to its own confidence: two wordings of one item that both fit the
