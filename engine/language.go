@@ -19,6 +19,10 @@ type language struct {
 	// aliases expand SMS spellings, common abbreviations and contractions to the words the
 	// knowledge is written with.
 	aliases map[string][]string
+	// lemmas map the forms of irregular verbs and plurals to one form, before stemming:
+	// a stemmer cuts endings, and "reçois", "reçu" and "recevoir", or "bought" and "buy",
+	// share none.
+	lemmas map[string]string
 	// stem reduces a folded word to its stem.
 	stem func(string) string
 	// idioms are runs of words that mean something else than their words, by their last
@@ -34,6 +38,9 @@ type language struct {
 func (l *language) stemWord(w string) string {
 	if l.stem == nil || !isLetters(w) || l.keep[w] {
 		return w
+	}
+	if lemma, ok := l.lemmas[w]; ok {
+		w = lemma
 	}
 	return l.stem(w)
 }
@@ -88,6 +95,25 @@ var languages = map[string]*language{
 			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait jamais a = jamais
 			passer|passe|passee|passes|passez|passons|passais|passait commande|commandes = commande
 			passer|passe|passee|passes|passez|passons|passais|passait une|ma|la|cette|mes|des|ces|ma commande|commandes = commande`),
+		// Verbs of the third group, whose forms the stemmer leaves apart, as visitors write
+		// them (without accents).
+		lemmas: lemmas(`
+			recevoir: recois recoit recoivent recevons recevez recu recue recus recues recevrai recevra recevrez recevrais recevrait recevais recevait
+			prendre: prends prend prenons prenez prennent pris prise prises prenais prenait prendrai prendra
+			mettre: mets met mettons mettez mettent mis mise mises mettais mettait mettrai mettra
+			rendre: rends rend rendons rendent rendu rendue rendus rendues rendrai rendra
+			perdre: perds perd perdons perdez perdent perdu perdue perdus perdues
+			vendre: vends vend vendons vendez vendent vendu vendue vendus vendues
+			attendre: attends attend attendons attendez attendent attendu attendue attendais attendait
+			repondre: reponds repond repondons repondez repondent repondu
+			voir: vois voit voyons voyez voient vu vue vus vues verrai verra
+			ecrire: ecris ecrit ecrivons ecrivez ecrivent ecrite ecrits
+			inscrire: inscris inscrit inscrivons inscrivez inscrivent inscrite inscrits
+			desinscrire: desinscris desinscrit desinscrivons desinscrivez desinscrivent desinscrite
+			joindre: joins joint joignons joignez joignent jointe
+			servir: sers sert servons servez servent servi
+			venir: viens vient venons venez viennent venu venue
+			revenir: reviens revient revenons revenez reviennent revenu revenue`),
 		stem: stemFrench,
 		keep: set(`pays visa montant`),
 	},
@@ -114,6 +140,33 @@ var languages = map[string]*language{
 		// "Placing an order" is ordering.
 		idioms: idioms(`
 			place|placed|placing an|my|the|a order|orders = order`),
+		// Irregular verbs and plurals.
+		lemmas: lemmas(`
+			buy: bought
+			pay: paid
+			send: sent
+			come: came
+			break: broke broken
+			take: took taken
+			give: gave given
+			make: made
+			lose: lost
+			find: found
+			forget: forgot forgotten
+			keep: kept
+			leave: left
+			tell: told
+			bring: brought
+			write: wrote written
+			choose: chose chosen
+			spend: spent
+			build: built
+			hold: held
+			bend: bent
+			tear: tore torn
+			steal: stole stolen
+			shelf: shelves
+			knife: knives`),
 		stem: stemEnglish,
 		keep: set(`instalments missing`),
 	},
@@ -174,6 +227,22 @@ func languageOf(lang string) *language {
 		return l
 	}
 	return plain
+}
+
+// lemmas parses "lemma: form form" lists, one lemma a line.
+func lemmas(lines string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(lines, "\n") {
+		lemma, forms, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		lemma = strings.TrimSpace(lemma)
+		for _, f := range strings.Fields(forms) {
+			m[f] = lemma
+		}
+	}
+	return m
 }
 
 func set(words string) map[string]bool {
