@@ -66,7 +66,8 @@ type langIndex struct {
 	// correction; wordTerm holds their term ids and deletes their one-letter-deleted variants.
 	words    []string
 	wordTerm []int32
-	deletes  map[string][]int32
+	deletes  map[string][]int32 // index of words, or -1-i for stops[i]
+	stops    []string           // stop words long enough to be misspelt
 	// unknownWeight is how much a question word the knowledge never uses counts against
 	// coverage: about a rare word's IDF, since unknown words are often what the visitor asks.
 	unknownWeight float32
@@ -398,7 +399,9 @@ func (li *langIndex) parse(st *state, input string) {
 	st.pos, st.occ, st.inner, st.q, st.alt = st.pos[:0], st.occ[:0], st.inner[:0], st.q[:0], st.alt[:0]
 	st.tk.add(input, li.lang)
 	for i := range st.tk.spans {
-		st.pos = append(st.pos, li.lookup(st, st.tk.word(i)))
+		if t := li.lookup(st, st.tk.word(i)); t != dropWord {
+			st.pos = append(st.pos, t)
+		}
 	}
 	st.occ = li.detect(st.pos, st.occ, &st.inner)
 	st.q = bag(st.pos, st.occ, st.q)
@@ -423,7 +426,8 @@ func (li *langIndex) parse(st *state, input string) {
 }
 
 // lookup finds the term of a question word: as written, then by its stem, then as a typo of a
-// word of the knowledge. It returns -1 for a word the knowledge does not know.
+// word of the knowledge. It returns -1 for a word the knowledge does not know, and dropWord
+// for a misspelt stop word.
 func (li *langIndex) lookup(st *state, w []byte) int32 {
 	if id, ok := li.surface[string(w)]; ok {
 		return id

@@ -379,3 +379,28 @@ func TestInnerReading(t *testing.T) {
 		checkMatches(t, ms)
 	}
 }
+
+func TestTypoCorrection(t *testing.T) {
+	kb := testKB()
+	kb.Knowledge = append(kb.Knowledge, bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Patientez un moment", Formulations: []string{"attendre un moment"}, Answer: "a"})
+	li := NewIndex(kb).langs["fr"]
+	names := map[int32]string{-1: "(unknown)", dropWord: "(dropped)"}
+	for k, v := range li.terms {
+		names[v] = k
+	}
+	tests := []struct{ in, want string }{
+		{"annuller", "annul"},     // a letter too many
+		{"anulerr", "(unknown)"},  // two edits
+		{"coment", "(dropped)"},   // "comment", a stop word, wins over the knowledge's "moment"
+		{"bonjours", "(dropped)"}, // a misspelt greeting is still a greeting
+		{"devic", "(unknown)"},    // five letters: too short to guess ("devis"?)
+		{"momnet", "moment"},
+	}
+	for _, tt := range tests {
+		st := li.pool.Get().(*state)
+		if got := names[li.lookup(st, []byte(tt.in))]; got != tt.want {
+			t.Errorf("lookup(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		li.pool.Put(st)
+	}
+}
