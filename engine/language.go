@@ -13,8 +13,10 @@ import (
 // (lowercase, no accents), as the tokeniser produces them.
 type language struct {
 	// stop words carry no meaning for matching a customer-service question. The lists are
-	// short and hand-made: negations ("pas", "not", "sans") and question words that tell
-	// questions apart ("quand", "combien", "when", "much") are kept on purpose.
+	// short and hand-made: negations ("pas", "not", "sans"), question words that tell
+	// questions apart ("quand", "combien", "when", "much") and adverbs of time ("encore",
+	// "toujours", "still", "yet") are kept on purpose. Modal verbs ("pouvoir", "vouloir",
+	// "devoir", "savoir") are stop words in every person.
 	stop map[string]bool
 	// aliases expand SMS spellings, common abbreviations and contractions to the words the
 	// knowledge is written with.
@@ -67,8 +69,10 @@ var languages = map[string]*language{
 			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir
 			bonjour bonsoir salut coucou hello merci svp stp plait sil cordialement madame monsieur
 			mme mr bjr bsr slt jsp ok oui pour comme mais tout tous toute toutes dois doit faut
-			va vais vas avais avait sera serai serait ici quoi encore possible besoin aide aider
-			question`),
+			va vais vas avais avait sera serai serait ici quoi possible besoin aide aider
+			question devez doivent devrais devrait devriez veut voulez voulons
+			veulent voudriez pouvons peuvent pourrait pourraient sais sait savez allez vont aller
+			vraiment`),
 		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
 			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
 			mdp:mot de passe pwd:mot de passe cmd:commande cde:commande cmde:commande pr:pour ds:dans
@@ -81,14 +85,15 @@ var languages = map[string]*language{
 			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit deux:2 trois:3 quatre:4
 			cinq:5 dix:10`),
 		// "Je me rends compte" (I realise) is not about an account, "arriver à" (to manage to)
-		// is not about a parcel arriving, "passer une commande" is ordering, "du coup" and
-		// "par contre" are fillers, and "rendez-vous" is one word, not a form of "rendre".
+		// is not about a parcel arriving, "passer une commande" is ordering, "du coup" and "par
+		// contre" are fillers, and "rendez-vous" and "e-mail" are one word each.
 		idioms: idioms(`
 			rend|rends|rendre|rendu|rendue|rendons compte =
 			du coup =
 			quand meme =
 			par contre =
 			rendez vous = rendezvous
+			e email = email
 			j|on arrive|arrivons|arrivais|arrivait a =
 			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait pas a = pas
 			arrive|arrives|arrivons|arrivez|arrivent|arrivais|arrivait plus a = plus
