@@ -54,6 +54,8 @@ type langIndex struct {
 	terms   map[string]int32 // stem, or "{name}" for a matching group, -> term id
 	surface map[string]int32 // folded word as written in the knowledge -> term id
 	idf     []float32        // by term id
+	// modifier tells, by term id, the words of language.modifiers.
+	modifier []bool
 	// postings list, by term id, the documents holding the term with the term's BM25
 	// contribution already computed: scoring a question is a sum of floats.
 	postings [][]posting
@@ -215,6 +217,12 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 		li.idf[t] = idf(len(raw), int(df[t]))
 	}
 	li.unknownWeight = idf(len(raw), 1)
+	li.modifier = make([]bool, n)
+	for w := range li.lang.modifiers {
+		if t, ok := li.terms[li.lang.stemWord(w)]; ok {
+			li.modifier[t] = true
+		}
+	}
 	avg := float64(total) / float64(max(len(raw), 1))
 	li.postings = make([][]posting, n)
 	li.docs = make([]doc, len(raw))

@@ -404,3 +404,29 @@ func TestTypoCorrection(t *testing.T) {
 		li.pool.Put(st)
 	}
 }
+
+// TestModifiersAreNoTopic: a question that shares only a negation or an adverb of time with the
+// knowledge is about something else.
+func TestModifiersAreNoTopic(t *testing.T) {
+	kb := testKB()
+	kb.Knowledge = append(kb.Knowledge,
+		bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Ma commande n'est toujours pas arrivée", Formulations: []string{"{order} pas arrivée", "toujours pas livré"}, Answer: "a"},
+		bascule.Knowledge{ID: 103, Language: "en", Enabled: true, Question: "My order has not arrived yet", Formulations: []string{"{order} not arrived", "still not delivered"}, Answer: "a"})
+	ix := NewIndex(kb)
+	tests := []struct {
+		in, lang string
+		want     Verdict
+	}{
+		{"mon ordinateur ne démarre toujours pas", "fr", Misunderstood},
+		{"my computer still does not start", "en", Misunderstood},
+		{"ma commande n'est toujours pas arrivée", "fr", Understood},
+		{"my order has still not arrived", "en", Understood},
+	}
+	for _, tt := range tests {
+		ms := ix.Search(tt.in, tt.lang, "", 5)
+		if v, _ := Decide(ms); v != tt.want {
+			t.Errorf("Search(%q) = %v: %s, want %s", tt.in, ids(ms), v, tt.want)
+		}
+		checkMatches(t, ms)
+	}
+}

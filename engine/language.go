@@ -18,6 +18,9 @@ type language struct {
 	// "toujours", "still", "yet") are kept on purpose. Modal verbs ("pouvoir", "vouloir",
 	// "devoir", "savoir") are stop words in every person.
 	stop map[string]bool
+	// modifiers are the kept words that change a topic without being one: negations and
+	// adverbs of time. A question that shares only them with a formulation shares no topic.
+	modifiers map[string]bool
 	// aliases expand SMS spellings, common abbreviations and contractions to the words the
 	// knowledge is written with.
 	aliases map[string][]string
@@ -73,6 +76,7 @@ var languages = map[string]*language{
 			question devez doivent devrais devrait devriez veut voulez voulons
 			veulent voudriez pouvons peuvent pourrait pourraient sais sait savez allez vont aller
 			vraiment`),
+		modifiers: set(`pas plus jamais rien non sans encore toujours deja`),
 		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
 			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
 			mdp:mot de passe pwd:mot de passe cmd:commande cde:commande cmde:commande pr:pour ds:dans
@@ -130,6 +134,7 @@ var languages = map[string]*language{
 			just also very really how know tell want wanna like get got please pls hello hi hey
 			thanks thank thx dear regards sir madam ok okay yes need help able possible question
 			anything something now one let anymore`),
+		modifiers: set(`not no never nothing without still yet already`),
 		aliases: aliases(`t:not don:do doesn:does didn:did isn:is aren:are wasn:was weren:were
 			haven:have hasn:has hadn:had couldn:could wouldn:would shouldn:should won:will ain:not
 			dont:do not doesnt:does not didnt:did not isnt:is not arent:are not wasnt:was not

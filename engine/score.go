@@ -28,6 +28,7 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	doc := &li.docs[d]
 	dcov := float64(bm / doc.self)
 	var got, all float32
+	topic := false // a hit on a word that is not a modifier
 	for i, t := range st.pos {
 		w, word := li.unknownWeight, false
 		if t >= 0 {
@@ -56,9 +57,10 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 		all += w
 		if hit {
 			got += part * w
+			topic = topic || grouped || t < 0 || !li.modifier[t]
 		}
 	}
-	if all == 0 {
+	if all == 0 || !topic {
 		return 0
 	}
 	qcov := float64(got / all)
