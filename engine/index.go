@@ -111,6 +111,12 @@ type phrase struct {
 type occurrence struct {
 	concept  int32
 	from, to int32
+	gap      int32 // words [to-1-gap, to-1) are not the group's: it is read across them
+}
+
+// covers reports whether word i is one of the occurrence's.
+func (o *occurrence) covers(i int) bool {
+	return int(o.from) <= i && i < int(o.to) && (i == int(o.to)-1 || i < int(o.to-1-o.gap))
 }
 
 // NewIndex builds an immutable, concurrency-safe search structure over one bot's knowledge (only
@@ -328,7 +334,7 @@ func (li *langIndex) detect(seq []int32, out []occurrence, inner *[]occurrence) 
 				continue
 			}
 			for _, c := range p.concepts {
-				out = append(out, occurrence{c, int32(i), int32(i + len(p.terms))})
+				out = append(out, occurrence{c, int32(i), int32(i + len(p.terms)), 0})
 			}
 		}
 	}
@@ -351,7 +357,41 @@ func (li *langIndex) detect(seq []int32, out []occurrence, inner *[]occurrence) 
 			kept = append(kept, o)
 		}
 	}
+	if inner != nil {
+		*inner = li.detectAcross(seq, *inner)
+	}
 	return kept
+}
+
+// maxGap is how many words a group phrase is read across, before its last word.
+const maxGap = 2
+
+// detectAcross appends the group phrases found with a gap of one to maxGap words before their
+// last word: visitors put the object inside a verb's phrase ("récupérer ma commande en
+// magasin", "bring my purchase back"). Such readings are less sure than a phrase said whole,
+// so they go with the inner ones.
+func (li *langIndex) detectAcross(seq []int32, out []occurrence) []occurrence {
+	for i, t := range seq {
+		if t < 0 || int(t) >= len(li.byFirst) {
+			continue
+		}
+		for _, pi := range li.byFirst[t] {
+			p := &li.phrases[pi]
+			n := len(p.terms)
+			if n < 2 || n > len(seq)-i || !slices.Equal(p.terms[:n-1], seq[i:i+n-1]) {
+				continue
+			}
+			for g := 1; g <= maxGap && i+n-1+g < len(seq); g++ {
+				if seq[i+n-1+g] == p.terms[n-1] {
+					for _, c := range p.concepts {
+						out = append(out, occurrence{c, int32(i), int32(i + n + g), int32(g)})
+					}
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // bag appends to out the terms of a text: its groups, and the words no group covers.

@@ -347,6 +347,7 @@ func TestInnerReading(t *testing.T) {
 			{Name: "relay", Language: "en", Terms: []string{"pickup point", "relay point"}},
 			{Name: "collect", Language: "en", Terms: []string{"pickup", "collect"}},
 			{Name: "loyalty", Language: "en", Terms: []string{"points", "point"}},
+			{Name: "return", Language: "en", Terms: []string{"send back", "bring back"}},
 		},
 		Knowledge: []bascule.Knowledge{
 			{ID: 1, Language: "fr", Enabled: true, Question: "Ma commande est en retard", Formulations: []string{"{order} {late}", "{late}"}, Answer: "a"},
@@ -354,6 +355,7 @@ func TestInnerReading(t *testing.T) {
 			{ID: 5, Language: "fr", Enabled: true, Question: "Confirmer ma commande", Formulations: []string{"confirmation de {order}", "confirmation"}, Answer: "a"},
 			{ID: 3, Language: "en", Enabled: true, Question: "Where are your relay points?", Formulations: []string{"{relay}"}, Answer: "a"},
 			{ID: 4, Language: "en", Enabled: true, Question: "How do I collect points?", Formulations: []string{"{collect} {loyalty}"}, Answer: "a"},
+			{ID: 6, Language: "en", Enabled: true, Question: "Returns", Formulations: []string{"{return} an item"}, Answer: "a"},
 		},
 	}
 	ix := NewIndex(kb)
@@ -367,6 +369,8 @@ func TestInnerReading(t *testing.T) {
 		{"commande pas reçue", "fr", 1, 1},
 		// The group, although another item holds both its words apart.
 		{"pickup point", "en", 3, 3},
+		// A phrase read across the words put inside it.
+		{"can i send an item back", "en", 6, 6},
 	}
 	for _, tt := range tests {
 		ms := ix.Search(tt.in, tt.lang, "", 5)

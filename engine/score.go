@@ -49,8 +49,9 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 				part = innerWeight
 			}
 		}
-		for _, o := range st.inner {
-			if !hit && int(o.from) <= i && i < int(o.to) && has(doc.terms, o.concept) {
+		for j := range st.inner {
+			o := &st.inner[j]
+			if !hit && o.covers(i) && has(doc.terms, o.concept) {
 				hit, part = true, innerWeight
 			}
 		}
