@@ -87,7 +87,9 @@ var languages = map[string]*language{
 			aujourd:aujourdhui hui: mail:email mails:email mel:email courriel:email
 			dispo:disponible dispos:disponibles infos:informations info:information
 			nvl:nouvelle nvx:nouveaux nouvo:nouveau pti:petit ptit:petit deux:2 trois:3 quatre:4
-			cinq:5 dix:10`),
+			cinq:5 dix:10 kel:quel kelle:quelle kels:quels koment:comment cmt:comment
+			qqn:quelqu un qqun:quelqu un pcq:parce que pck:parce que psk:parce que
+			mtn:maintenant mnt:maintenant dsl:desole`),
 		// "Je me rends compte" (I realise) is not about an account, "arriver à" (to manage to)
 		// is not about a parcel arriving, "passer une commande" is ordering, "du coup" and "par
 		// contre" are fillers, and "rendez-vous" and "e-mail" are one word each.
@@ -133,7 +135,7 @@ var languages = map[string]*language{
 			whom will would shall should can could may might must you your yours s m d ll re ve
 			just also very really how know tell want wanna like get got please pls hello hi hey
 			thanks thank thx dear regards sir madam ok okay yes need help able possible question
-			anything something now one let anymore`),
+			anything something now one let anymore getting gets`),
 		modifiers: set(`not no never nothing without still yet already`),
 		aliases: aliases(`t:not don:do doesn:does didn:did isn:is aren:are wasn:was weren:were
 			haven:have hasn:has hadn:had couldn:could wouldn:would shouldn:should won:will ain:not
@@ -146,7 +148,8 @@ var languages = map[string]*language{
 			coz:because cos:because info:information msg:message email:email mail:email
 			e:email color:colour colors:colours installment:instalments installments:instalments
 			instalment:instalments whats:what is wheres:where is whens:when is hows:how is
-			thats:that is theres:there is two:2 three:3 four:4 five:5 ten:10`),
+			thats:that is theres:there is two:2 three:3 four:4 five:5 ten:10 wat:what wot:what
+			wen:when wer:where`),
 		// "Placing an order" is ordering.
 		idioms: idioms(`
 			place|placed|placing an|my|the|a order|orders = order`),

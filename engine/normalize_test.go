@@ -27,6 +27,7 @@ func TestNormalize(t *testing.T) {
 		{"modal verbs in every person", "fr", "vous devez, il veut, ils peuvent, je sais", []string{}},
 		{"e-mail is one word", "fr", "mon e-mail, une e-carte", []string{"email", "e", "cart"}},
 		{"sms french", "fr", "jsuis pas content, mdp perdu, c koi le pb", []string{"pas", "content", "mot", "pass", "perdr", "problem"}},
+		{"more sms french", "fr", "kel est le pb, cmt joindre qqn", []string{"problem", "joindr", "quelqu"}},
 		{"number words", "fr", "débité deux fois", []string{"debit", "2", "foi"}},
 		{"se rendre compte is not an account", "fr", "je me rends compte que j'ai oublié", []string{"oubl"}},
 		{"arriver à is to manage to", "fr", "jarrive pas a me connecter", []string{"pas", "connect"}},
@@ -45,6 +46,7 @@ func TestNormalize(t *testing.T) {
 		{"irregular verbs", "en", "bought buy, forgot forgotten forget, broke broken", []string{"buy", "buy", "forget", "forget", "forget", "break", "break"}},
 		{"irregular plurals", "en", "shelves shelf", []string{"shelf", "shelf"}},
 		{"placing an order is ordering", "en", "i placed an order, my order was placed", []string{"order", "order", "place"}},
+		{"more sms english", "en", "wat r u getting wen", []string{"when"}},
 		{"numbers", "en", "order #12345 placed 2 days ago", []string{"order", "12345", "place", "2", "day", "ago"}},
 		{"language without lists", "de", "Wo ist meine Bestellung?", []string{"wo", "ist", "meine", "bestellung"}},
 	}
