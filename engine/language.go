@@ -35,17 +35,23 @@ type language struct {
 	idioms map[string][]*idiom
 	// keep are words the stemmer would merge with an unrelated word: French "pays" (country)
 	// would meet "payer" (to pay), "visa" "vis" (screw), "montant" (amount) "monter" (to
-	// assemble); English "instalments"
-	// would meet "install", "missing" would meet "missed".
+	// assemble), "payant" (not free) "payer", "application" (an app) "appliquer" (to apply a
+	// code), "porte" (a door) "port" (postage), "conseils" (advice) "conseiller" (an advisor);
+	// English "instalments" would meet "install", "missing" "missed", "personal" "person",
+	// "offers" (deals) "offer" (to offer), "fittings" "fit", and the carrier "UPS" "up".
+	// Their other forms reach them through lemmas.
 	keep map[string]bool
 }
 
 func (l *language) stemWord(w string) string {
-	if l.stem == nil || !isLetters(w) || l.keep[w] {
+	if l.stem == nil || !isLetters(w) {
 		return w
 	}
 	if lemma, ok := l.lemmas[w]; ok {
 		w = lemma
+	}
+	if l.keep[w] {
+		return w
 	}
 	return l.stem(w)
 }
@@ -75,7 +81,7 @@ var languages = map[string]*language{
 			va vais vas avais avait sera serai serait ici quoi possible besoin aide aider
 			question devez doivent devrais devrait devriez veut voulez voulons
 			veulent voudriez pouvons peuvent pourrait pourraient sais sait savez allez vont aller
-			vraiment`),
+			vraiment quelques quelque`),
 		modifiers: set(`pas plus jamais rien non sans encore toujours deja`),
 		aliases: aliases(`jsuis:je suis chui:je suis chuis:je suis jai:j ai jveux:je veux
 			jvoudrais:je voudrais jpeux:je peux jarrive:j arrive jsais:je sais cest:c est ct:c etait
@@ -124,9 +130,13 @@ var languages = map[string]*language{
 			joindre: joins joint joignons joignez joignent jointe
 			servir: sers sert servons servez servent servi
 			venir: viens vient venons venez viennent venu venue
-			revenir: reviens revient revenons revenez reviennent revenu revenue`),
+			revenir: reviens revient revenons revenez reviennent revenu revenue
+			payant: payante payants payantes
+			application: applications
+			porte: portes
+			conseils: conseil`),
 		stem: stemFrench,
-		keep: set(`pays visa montant`),
+		keep: set(`pays visa montant payant application porte conseils ups`),
 	},
 	"en": {
 		stop: set(`a about am an and any are as at be been being by did do does for from had has have
@@ -179,9 +189,10 @@ var languages = map[string]*language{
 			tear: tore torn
 			steal: stole stolen
 			shelf: shelves
-			knife: knives`),
+			knife: knives
+			fittings: fitting`),
 		stem: stemEnglish,
-		keep: set(`instalments missing`),
+		keep: set(`instalments missing personal offers fittings ups`),
 	},
 }
 
