@@ -74,7 +74,7 @@ var languages = map[string]*language{
 			du elle elles en es est et etait etais etes etre eu fait faire il ils j je l la le les leur
 			leurs lui m ma me mes moi mon n ne nos notre nous on ont par peut peux pouvez pourriez
 			pourrais puis qu que quel quelle quelles quels qui s sa se ses si son sont suis sur t ta te
-			tes toi ton tu un une vos votre vous y ete deja alors donc car cest bien tres aussi
+			tes toi ton tu un une vos votre vous y ete alors donc car cest bien tres aussi
 			voudrais veux voulais voudrait souhaite souhaiterais souhaitais aimerais comment savoir
 			bonjour bonsoir salut coucou hello merci svp stp plait sil cordialement madame monsieur
 			mme mr bjr bsr slt jsp ok oui pour comme mais tout tous toute toutes dois doit faut

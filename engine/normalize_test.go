@@ -27,7 +27,7 @@ func TestNormalize(t *testing.T) {
 		{"english words kept apart", "en", "personal person, offers offer, fitting fit, UPS up",
 			[]string{"personal", "person", "offers", "offer", "fittings", "fit", "ups", "up"}},
 		{"negation kept", "fr", "ne fonctionne pas", []string{"fonction", "pas"}},
-		{"adverbs of time kept", "fr", "pas encore, toujours pas", []string{"pas", "encor", "toujour", "pas"}},
+		{"adverbs of time kept", "fr", "pas encore, toujours pas, déjà", []string{"pas", "encor", "toujour", "pas", "dej"}},
 		{"modal verbs in every person", "fr", "vous devez, il veut, ils peuvent, je sais", []string{}},
 		{"e-mail is one word", "fr", "mon e-mail, une e-carte", []string{"email", "e", "cart"}},
 		{"sms french", "fr", "jsuis pas content, mdp perdu, c koi le pb", []string{"pas", "content", "mot", "pass", "perdr", "problem"}},
