@@ -413,8 +413,11 @@ func TestTypoCorrection(t *testing.T) {
 // knowledge is about something else.
 func TestModifiersAreNoTopic(t *testing.T) {
 	kb := testKB()
+	// "toujours pas" is a delay: a question that says it shares a topic with the delay items,
+	// not with a formulation that holds a bare "pas".
+	kb.Groups = append(kb.Groups, bascule.MatchingGroup{Name: "late", Language: "fr", Terms: []string{"toujours pas"}})
 	kb.Knowledge = append(kb.Knowledge,
-		bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Ma commande n'est toujours pas arrivée", Formulations: []string{"{order} pas arrivée", "toujours pas livré"}, Answer: "a"},
+		bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Ma commande n'est pas arrivée", Formulations: []string{"{order} pas arrivée", "pas livré"}, Answer: "a"},
 		bascule.Knowledge{ID: 103, Language: "en", Enabled: true, Question: "My order has not arrived yet", Formulations: []string{"{order} not arrived", "still not delivered"}, Answer: "a"})
 	ix := NewIndex(kb)
 	tests := []struct {
@@ -423,7 +426,7 @@ func TestModifiersAreNoTopic(t *testing.T) {
 	}{
 		{"mon ordinateur ne démarre toujours pas", "fr", Misunderstood},
 		{"my computer still does not start", "en", Misunderstood},
-		{"ma commande n'est toujours pas arrivée", "fr", Understood},
+		{"ma commande n'est pas arrivée", "fr", Understood},
 		{"my order has still not arrived", "en", Understood},
 	}
 	for _, tt := range tests {

@@ -17,18 +17,23 @@ func rank(bm, self float32) float32 {
 //     against itself (1 when the question says everything the formulation says);
 //   - of the question by the document: the IDF-weighted share of the question's words that the
 //     document holds, itself or through a matching group. A word the knowledge never uses
-//     weighs as a rare word: it is often what an out-of-scope question is about.
+//     weighs as a rare word: it is often what an out-of-scope question is about. A word the
+//     document only holds in another reading (apart from the group the question reads it in,
+//     or in a group read across other words) counts innerWeight of its weight.
 //
 // Either coverage alone is fooled: a question that says a one-word formulation and much more
 // ("conseille-moi un bon film" holds "conseiller"), or a formulation that shares the question's
 // every word but also asks something else. The geometric mean needs both; on the sample bot's
 // held-out questions it separates right from wrong answers better than weighting either side
 // more (weights from 0.3 to 0.7 were tried).
+//
+// A document that shares only modifiers with the question (negations, adverbs of time) shares
+// no topic with it, and gets 0.
 func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	doc := &li.docs[d]
 	dcov := float64(bm / doc.self)
 	var got, all float32
-	topic := false // a hit on a word that is not a modifier
+	topic := false
 	for i, t := range st.pos {
 		w, word := li.unknownWeight, false
 		if t >= 0 {
@@ -42,23 +47,26 @@ func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 				hit = hit || has(doc.terms, o.concept)
 			}
 		}
-		// Or the document reads it apart from its group: as a word, or inside a shorter group.
-		if !hit && word {
+		topic = topic || hit // a group is a topic
+		if !hit && word && !grouped {
 			hit = true
-			if grouped {
-				part = innerWeight
-			}
+			topic = topic || !li.modifier[t]
 		}
+		// Or the document reads it in another way: inside a shorter group or a group read
+		// across other words, or as a word apart from the group the question reads it in.
 		for j := range st.inner {
 			o := &st.inner[j]
 			if !hit && o.covers(i) && has(doc.terms, o.concept) {
-				hit, part = true, innerWeight
+				hit, part, topic = true, innerWeight, true
 			}
+		}
+		if !hit && word {
+			hit, part = true, innerWeight
+			topic = topic || !li.modifier[t]
 		}
 		all += w
 		if hit {
 			got += part * w
-			topic = topic || grouped || t < 0 || !li.modifier[t]
 		}
 	}
 	if all == 0 || !topic {
