@@ -139,7 +139,7 @@ func BenchmarkSearch(b *testing.B) {
 // accuracy per language so that the figures show in every benchmark run.
 func BenchmarkSampleBot(b *testing.B) {
 	ix := NewIndex(samplebot.KnowledgeBase())
-	stats := measureHeldOut(ix, nil)
+	stats := measureHeldOut(ix, nil, [2]bool{})
 	for _, lang := range []string{"fr", "en"} {
 		var qs []string
 		for _, q := range samplebot.HeldOut() {

@@ -54,6 +54,8 @@ type langIndex struct {
 	terms   map[string]int32 // stem, or "{name}" for a matching group, -> term id
 	surface map[string]int32 // folded word as written in the knowledge -> term id
 	idf     []float32        // by term id
+	// modifier tells, by term id, the words of language.modifiers.
+	modifier []bool
 	// postings list, by term id, the documents holding the term with the term's BM25
 	// contribution already computed: scoring a question is a sum of floats.
 	postings [][]posting
@@ -66,7 +68,8 @@ type langIndex struct {
 	// correction; wordTerm holds their term ids and deletes their one-letter-deleted variants.
 	words    []string
 	wordTerm []int32
-	deletes  map[string][]int32
+	deletes  map[string][]int32 // index of words, or -1-i for stops[i]
+	stops    []string           // stop words long enough to be misspelt
 	// unknownWeight is how much a question word the knowledge never uses counts against
 	// coverage: about a rare word's IDF, since unknown words are often what the visitor asks.
 	unknownWeight float32
@@ -108,6 +111,12 @@ type phrase struct {
 type occurrence struct {
 	concept  int32
 	from, to int32
+	gap      int32 // words [to-1-gap, to-1) are not the group's: it is read across them
+}
+
+// covers reports whether word i is one of the occurrence's.
+func (o *occurrence) covers(i int) bool {
+	return int(o.from) <= i && i < int(o.to) && (i == int(o.to)-1 || i < int(o.to-1-o.gap))
 }
 
 // NewIndex builds an immutable, concurrency-safe search structure over one bot's knowledge (only
@@ -187,7 +196,7 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 				// its words, and no word counts twice.
 				ids := words(p.text)
 				n := len(terms)
-				terms = bag(ids, li.detect(ids, nil), terms)
+				terms = bag(ids, li.detect(ids, nil, nil), terms)
 				length += len(terms) - n
 			}
 			slices.Sort(terms)
@@ -214,6 +223,12 @@ func buildLang(lang string, items []*bascule.Knowledge, groups []bascule.Matchin
 		li.idf[t] = idf(len(raw), int(df[t]))
 	}
 	li.unknownWeight = idf(len(raw), 1)
+	li.modifier = make([]bool, n)
+	for w := range li.lang.modifiers {
+		if t, ok := li.terms[li.lang.stemWord(w)]; ok {
+			li.modifier[t] = true
+		}
+	}
 	avg := float64(total) / float64(max(len(raw), 1))
 	li.postings = make([][]posting, n)
 	li.docs = make([]doc, len(raw))
@@ -305,8 +320,9 @@ func (li *langIndex) buildPhrases(ex *expander) {
 
 // detect appends to out the groups found in a sequence of term ids (-1 for unknown words).
 // Where phrases overlap, the longest wins: "carte cadeau" is a gift card, not a bank card that
-// happens to be a present.
-func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
+// happens to be a present. The groups the longest phrase overrides are appended to inner,
+// unless it is nil.
+func (li *langIndex) detect(seq []int32, out []occurrence, inner *[]occurrence) []occurrence {
 	start := len(out)
 	for i, t := range seq {
 		if t < 0 || int(t) >= len(li.byFirst) {
@@ -318,7 +334,7 @@ func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
 				continue
 			}
 			for _, c := range p.concepts {
-				out = append(out, occurrence{c, int32(i), int32(i + len(p.terms))})
+				out = append(out, occurrence{c, int32(i), int32(i + len(p.terms)), 0})
 			}
 		}
 	}
@@ -327,6 +343,9 @@ func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
 		o := &found[i]
 		for _, p := range found {
 			if p.to-p.from > o.to-o.from && p.from <= o.from && o.to <= p.to {
+				if inner != nil {
+					*inner = append(*inner, *o)
+				}
 				o.concept = -1
 				break
 			}
@@ -338,7 +357,41 @@ func (li *langIndex) detect(seq []int32, out []occurrence) []occurrence {
 			kept = append(kept, o)
 		}
 	}
+	if inner != nil {
+		*inner = li.detectAcross(seq, *inner)
+	}
 	return kept
+}
+
+// maxGap is how many words a group phrase is read across, before its last word.
+const maxGap = 2
+
+// detectAcross appends the group phrases found with a gap of one to maxGap words before their
+// last word: visitors put the object inside a verb's phrase ("récupérer ma commande en
+// magasin", "bring my purchase back"). Such readings are less sure than a phrase said whole,
+// so they go with the inner ones.
+func (li *langIndex) detectAcross(seq []int32, out []occurrence) []occurrence {
+	for i, t := range seq {
+		if t < 0 || int(t) >= len(li.byFirst) {
+			continue
+		}
+		for _, pi := range li.byFirst[t] {
+			p := &li.phrases[pi]
+			n := len(p.terms)
+			if n < 2 || n > len(seq)-i || !slices.Equal(p.terms[:n-1], seq[i:i+n-1]) {
+				continue
+			}
+			for g := 1; g <= maxGap && i+n-1+g < len(seq); g++ {
+				if seq[i+n-1+g] == p.terms[n-1] {
+					for _, c := range p.concepts {
+						out = append(out, occurrence{c, int32(i), int32(i + n + g), int32(g)})
+					}
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // bag appends to out the terms of a text: its groups, and the words no group covers.
@@ -375,34 +428,54 @@ type state struct {
 	tk      tokens
 	pos     []int32 // the question's words as term ids, -1 when unknown
 	occ     []occurrence
-	q       []int32   // distinct terms of the question: words and groups
-	acc     []float32 // BM25 by document
-	touched []int32   // documents with acc > 0
-	best    []hit     // the best document of each item
-	second  []hit     // and its second best
-	cands   []int32   // items with best > 0
-	top     []int32   // the best of cands, in order
-	pre     []int32   // autocomplete: terms the typed prefix may end as
-	del     []byte    // typo correction: a word with one letter deleted
+	inner   []occurrence // groups inside a longer group of occ
+	q       []int32      // distinct terms of the question: words and groups
+	alt     []int32      // terms read inside a longer group of the question, not in q
+	acc     []float32    // BM25 by document
+	touched []int32      // documents with acc > 0
+	best    []hit        // the best document of each item
+	second  []hit        // and its second best
+	cands   []int32      // items with best > 0
+	top     []int32      // the best of cands, in order
+	pre     []int32      // autocomplete: terms the typed prefix may end as
+	del     []byte       // typo correction: a word with one letter deleted
 }
 
 // parse turns a question into term ids and groups.
 func (li *langIndex) parse(st *state, input string) {
 	st.tk.reset()
-	st.pos, st.occ, st.q = st.pos[:0], st.occ[:0], st.q[:0]
+	st.pos, st.occ, st.inner, st.q, st.alt = st.pos[:0], st.occ[:0], st.inner[:0], st.q[:0], st.alt[:0]
 	st.tk.add(input, li.lang)
 	for i := range st.tk.spans {
-		st.pos = append(st.pos, li.lookup(st, st.tk.word(i)))
+		if t := li.lookup(st, st.tk.word(i)); t != dropWord {
+			st.pos = append(st.pos, t)
+		}
 	}
-	st.occ = li.detect(st.pos, st.occ)
+	st.occ = li.detect(st.pos, st.occ, &st.inner)
 	st.q = bag(st.pos, st.occ, st.q)
 	// A question is a set of terms: saying "order" twice does not make it more about orders.
 	slices.Sort(st.q)
 	st.q = slices.Compact(st.q)
+	// The words of a group, and the groups they make inside it, are said too, in a less likely
+	// reading: "pas reçu de confirmation" is a delay ("pas reçu"), and may also be read as
+	// "pas {receive} de {confirmation}", as a formulation may write it.
+	for _, o := range st.inner {
+		if !has(st.q, o.concept) {
+			st.alt = append(st.alt, o.concept)
+		}
+	}
+	for i, t := range st.pos {
+		if t >= 0 && covered(st.occ, i) && !has(st.q, t) {
+			st.alt = append(st.alt, t)
+		}
+	}
+	slices.Sort(st.alt)
+	st.alt = slices.Compact(st.alt)
 }
 
 // lookup finds the term of a question word: as written, then by its stem, then as a typo of a
-// word of the knowledge. It returns -1 for a word the knowledge does not know.
+// word of the knowledge. It returns -1 for a word the knowledge does not know, and dropWord
+// for a misspelt stop word.
 func (li *langIndex) lookup(st *state, w []byte) int32 {
 	if id, ok := li.surface[string(w)]; ok {
 		return id
@@ -420,7 +493,7 @@ func (li *langIndex) lookup(st *state, w []byte) int32 {
 // candidates once rarer terms have found some: a document holding only very common words of
 // the question cannot outrank one holding its rare words, and walking the candidates' own
 // terms is cheaper than a posting list the size of the knowledge.
-func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
+func (li *langIndex) accumulate(st *state, terms []int32, only bool, scale float32) {
 	slices.SortFunc(terms, func(a, b int32) int { return cmp.Compare(li.df(a), li.df(b)) })
 	for _, t := range terms {
 		if int(t) >= len(li.postings) {
@@ -432,13 +505,13 @@ func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
 		case walk && len(st.touched) < len(ps):
 			for _, d := range st.touched {
 				if w, ok := li.docs[d].weight(t); ok {
-					st.acc[d] += w
+					st.acc[d] += scale * w
 				}
 			}
 		case walk || only:
 			for _, p := range ps {
 				if st.acc[p.doc] != 0 {
-					st.acc[p.doc] += p.w
+					st.acc[p.doc] += scale * p.w
 				}
 			}
 		default:
@@ -446,7 +519,7 @@ func (li *langIndex) accumulate(st *state, terms []int32, only bool) {
 				if st.acc[p.doc] == 0 {
 					st.touched = append(st.touched, p.doc)
 				}
-				st.acc[p.doc] += p.w
+				st.acc[p.doc] += scale * p.w
 			}
 		}
 	}
@@ -540,7 +613,8 @@ func (ix *Index) Search(input, lang, space string, n int) []Match {
 	}
 	st := li.pool.Get().(*state)
 	li.parse(st, input)
-	li.accumulate(st, st.q, false)
+	li.accumulate(st, st.q, false, 1)
+	li.accumulate(st, st.alt, false, innerWeight)
 	// BM25 finds the candidates; coverage of both the question and the formulation orders
 	// the few best, because it is what tells "the same question" from "shares its words".
 	top := li.rankItems(st, space, max(n, rerankDepth))

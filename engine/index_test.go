@@ -333,3 +333,107 @@ func FuzzSearch(f *testing.F) {
 		ix.Suggest(in, lang, "", n%50)
 	})
 }
+
+// TestInnerReading: the words of a group may also be read apart, as a formulation may write
+// them, but that reading weighs less than the group's.
+func TestInnerReading(t *testing.T) {
+	kb := &bascule.KnowledgeBase{
+		Format: bascule.KnowledgeFormat,
+		Bot:    bascule.Bot{ID: bascule.SampleBotID, Name: "test", Languages: []string{"fr", "en"}},
+		Groups: []bascule.MatchingGroup{
+			{Name: "late", Language: "fr", Terms: []string{"pas reçu", "en retard"}},
+			{Name: "receive", Language: "fr", Terms: []string{"reçu", "recevoir"}},
+			{Name: "order", Language: "fr", Terms: []string{"commande", "colis"}},
+			{Name: "relay", Language: "en", Terms: []string{"pickup point", "relay point"}},
+			{Name: "collect", Language: "en", Terms: []string{"pickup", "collect"}},
+			{Name: "loyalty", Language: "en", Terms: []string{"points", "point"}},
+			{Name: "return", Language: "en", Terms: []string{"send back", "bring back"}},
+		},
+		Knowledge: []bascule.Knowledge{
+			{ID: 1, Language: "fr", Enabled: true, Question: "Ma commande est en retard", Formulations: []string{"{order} {late}", "{late}"}, Answer: "a"},
+			{ID: 2, Language: "fr", Enabled: true, Question: "E-mail de confirmation", Formulations: []string{"pas {receive} de confirmation"}, Answer: "a"},
+			{ID: 5, Language: "fr", Enabled: true, Question: "Confirmer ma commande", Formulations: []string{"confirmation de {order}", "confirmation"}, Answer: "a"},
+			{ID: 3, Language: "en", Enabled: true, Question: "Where are your relay points?", Formulations: []string{"{relay}"}, Answer: "a"},
+			{ID: 4, Language: "en", Enabled: true, Question: "How do I collect points?", Formulations: []string{"{collect} {loyalty}"}, Answer: "a"},
+			{ID: 6, Language: "en", Enabled: true, Question: "Returns", Formulations: []string{"{return} an item"}, Answer: "a"},
+		},
+	}
+	ix := NewIndex(kb)
+	tests := []struct {
+		in, lang      string
+		first, offers int64 // offers: an item Decide must at least offer to click
+	}{
+		// Read apart, as item 2 writes it: not the first reading ("pas reçu" is a delay),
+		// but one worth offering.
+		{"pas reçu de confirmation", "fr", 1, 2},
+		{"commande pas reçue", "fr", 1, 1},
+		// The group, although another item holds both its words apart.
+		{"pickup point", "en", 3, 3},
+		// A phrase read across the words put inside it.
+		{"can i send an item back", "en", 6, 6},
+	}
+	for _, tt := range tests {
+		ms := ix.Search(tt.in, tt.lang, "", 5)
+		if len(ms) == 0 || ms[0].Knowledge.ID != tt.first {
+			t.Errorf("Search(%q) = %v, want %d first", tt.in, ids(ms), tt.first)
+		}
+		if !slices.ContainsFunc(ms, func(m Match) bool { return m.Knowledge.ID == tt.offers && m.Confidence >= RewordAt }) {
+			t.Errorf("Search(%q) = %v, want %d at confidence %.2f or more", tt.in, ids(ms), tt.offers, RewordAt)
+		}
+		checkMatches(t, ms)
+	}
+}
+
+func TestTypoCorrection(t *testing.T) {
+	kb := testKB()
+	kb.Knowledge = append(kb.Knowledge, bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Patientez un moment", Formulations: []string{"attendre un moment"}, Answer: "a"})
+	li := NewIndex(kb).langs["fr"]
+	names := map[int32]string{-1: "(unknown)", dropWord: "(dropped)"}
+	for k, v := range li.terms {
+		names[v] = k
+	}
+	tests := []struct{ in, want string }{
+		{"annuller", "annul"},     // a letter too many
+		{"anulerr", "(unknown)"},  // two edits
+		{"coment", "(dropped)"},   // "comment", a stop word, wins over the knowledge's "moment"
+		{"bonjours", "(dropped)"}, // a misspelt greeting is still a greeting
+		{"devic", "(unknown)"},    // five letters: too short to guess ("devis"?)
+		{"momnet", "moment"},
+	}
+	for _, tt := range tests {
+		st := li.pool.Get().(*state)
+		if got := names[li.lookup(st, []byte(tt.in))]; got != tt.want {
+			t.Errorf("lookup(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		li.pool.Put(st)
+	}
+}
+
+// TestModifiersAreNoTopic: a question that shares only a negation or an adverb of time with the
+// knowledge is about something else.
+func TestModifiersAreNoTopic(t *testing.T) {
+	kb := testKB()
+	// "toujours pas" is a delay: a question that says it shares a topic with the delay items,
+	// not with a formulation that holds a bare "pas".
+	kb.Groups = append(kb.Groups, bascule.MatchingGroup{Name: "late", Language: "fr", Terms: []string{"toujours pas"}})
+	kb.Knowledge = append(kb.Knowledge,
+		bascule.Knowledge{ID: 9, Language: "fr", Enabled: true, Question: "Ma commande n'est pas arrivée", Formulations: []string{"{order} pas arrivée", "pas livré"}, Answer: "a"},
+		bascule.Knowledge{ID: 103, Language: "en", Enabled: true, Question: "My order has not arrived yet", Formulations: []string{"{order} not arrived", "still not delivered"}, Answer: "a"})
+	ix := NewIndex(kb)
+	tests := []struct {
+		in, lang string
+		want     Verdict
+	}{
+		{"mon ordinateur ne démarre toujours pas", "fr", Misunderstood},
+		{"my computer still does not start", "en", Misunderstood},
+		{"ma commande n'est pas arrivée", "fr", Understood},
+		{"my order has still not arrived", "en", Understood},
+	}
+	for _, tt := range tests {
+		ms := ix.Search(tt.in, tt.lang, "", 5)
+		if v, _ := Decide(ms); v != tt.want {
+			t.Errorf("Search(%q) = %v: %s, want %s", tt.in, ids(ms), v, tt.want)
+		}
+		checkMatches(t, ms)
+	}
+}

@@ -23,11 +23,24 @@ type span struct{ lo, hi int32 }
 type tokens struct {
 	buf   []byte
 	spans []span
+	// raw holds the words as typed (folded, before aliases and stop words), and recent the last
+	// few of them, for idioms: a run of words that means something else than its words.
+	raw    []byte
+	recent [maxIdiomWords]typed
+	nrec   int
+}
+
+// typed is a word as typed: raw[lo:hi], and the lengths of buf and spans before it was read,
+// to take its words back when it ends an idiom.
+type typed struct {
+	lo, hi, buf, spans int32
 }
 
 func (t *tokens) reset() {
 	t.buf = t.buf[:0]
 	t.spans = t.spans[:0]
+	t.raw = t.raw[:0]
+	t.nrec = 0
 }
 
 // word returns the i-th word. It aliases buf: valid until the next reset.
@@ -48,6 +61,7 @@ func (t *tokens) add(text string, lang *language) {
 	if strings.IndexByte(text, '&') >= 0 {
 		text = html.UnescapeString(text)
 	}
+	t.nrec = 0 // an idiom does not run from one text into the next
 	start := len(t.buf)
 	for _, r := range text {
 		if len(t.spans) >= maxQueryTokens {
@@ -64,6 +78,9 @@ func (t *tokens) add(text string, lang *language) {
 			default:
 				t.end(start, lang)
 				start = len(t.buf)
+				if strings.IndexByte(".,;:!?()", byte(r)) >= 0 {
+					t.nrec = 0 // nor across a sentence or a clause
+				}
 			}
 		case unicode.Is(unicode.Mn, r):
 			// A combining accent typed as its own code point (decomposed input): dropped,
@@ -95,28 +112,90 @@ func (t *tokens) end(start int, lang *language) {
 	}
 	if len(w) > maxTokenBytes {
 		t.buf = t.buf[:start]
+		t.nrec = 0
 		return
 	}
 	if exp, ok := lang.aliases[string(w)]; ok {
 		t.buf = t.buf[:start]
 		for _, e := range exp {
-			if len(t.spans) >= maxQueryTokens {
-				return
-			}
-			if lang.stop[e] {
-				continue
-			}
-			lo := len(t.buf)
-			t.buf = append(t.buf, e...)
-			t.spans = append(t.spans, span{int32(lo), int32(len(t.buf))})
+			lo := len(t.raw)
+			t.raw = append(t.raw, e...)
+			t.read(lo, lang)
 		}
 		return
 	}
-	if lang.stop[string(w)] {
-		t.buf = t.buf[:start]
+	if len(lang.idioms) == 0 {
+		// No idioms: the word stays where it is, without a copy.
+		if lang.stop[string(w)] {
+			t.buf = t.buf[:start]
+			return
+		}
+		t.spans = append(t.spans, span{int32(start), int32(len(t.buf))})
 		return
 	}
-	t.spans = append(t.spans, span{int32(start), int32(len(t.buf))})
+	lo := len(t.raw)
+	t.raw = append(t.raw, w...)
+	t.buf = t.buf[:start]
+	t.read(lo, lang)
+}
+
+// read takes the typed word raw[lo:] (after aliases): it ends an idiom, or is dropped as a
+// stop word, or is kept.
+func (t *tokens) read(lo int, lang *language) {
+	w := t.raw[lo:]
+	if len(lang.idioms) > 0 {
+		if t.nrec == len(t.recent) {
+			copy(t.recent[:], t.recent[1:])
+			t.nrec--
+		}
+		t.recent[t.nrec] = typed{int32(lo), int32(len(t.raw)), int32(len(t.buf)), int32(len(t.spans))}
+		t.nrec++
+		if id := t.idiom(lang); id != nil {
+			first := t.recent[t.nrec-len(id.words)]
+			t.buf, t.spans = t.buf[:first.buf], t.spans[:first.spans]
+			t.nrec = 0 // the idiom's meaning does not start another idiom
+			for _, m := range id.means {
+				lo := len(t.raw)
+				t.raw = append(t.raw, m...)
+				t.keep(t.raw[lo:], lang)
+			}
+			return
+		}
+	}
+	t.keep(w, lang)
+}
+
+// keep appends w as a word, unless it is a stop word.
+func (t *tokens) keep(w []byte, lang *language) {
+	if len(t.spans) >= maxQueryTokens || lang.stop[string(w)] {
+		return
+	}
+	lo := len(t.buf)
+	t.buf = append(t.buf, w...)
+	t.spans = append(t.spans, span{int32(lo), int32(len(t.buf))})
+}
+
+// idiom returns the idiom that the recent words end, the longest first, or nil.
+func (t *tokens) idiom(lang *language) *idiom {
+	last := t.recent[t.nrec-1]
+	for _, id := range lang.idioms[string(t.raw[last.lo:last.hi])] {
+		n := len(id.words)
+		if n > t.nrec {
+			continue
+		}
+		match := true
+		for i, w := range id.words[:n-1] {
+			r := t.recent[t.nrec-n+i]
+			if string(t.raw[r.lo:r.hi]) != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			return id
+		}
+	}
+	return nil
 }
 
 // latinFold maps the lowercase letters of Latin-1 Supplement and Latin Extended-A to ASCII,

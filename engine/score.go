@@ -17,40 +17,71 @@ func rank(bm, self float32) float32 {
 //     against itself (1 when the question says everything the formulation says);
 //   - of the question by the document: the IDF-weighted share of the question's words that the
 //     document holds, itself or through a matching group. A word the knowledge never uses
-//     weighs as a rare word: it is often what an out-of-scope question is about.
+//     weighs as a rare word: it is often what an out-of-scope question is about. A word the
+//     document only holds in another reading (apart from the group the question reads it in,
+//     or in a group read across other words) counts innerWeight of its weight.
 //
 // Either coverage alone is fooled: a question that says a one-word formulation and much more
 // ("conseille-moi un bon film" holds "conseiller"), or a formulation that shares the question's
 // every word but also asks something else. The geometric mean needs both; on the sample bot's
 // held-out questions it separates right from wrong answers better than weighting either side
 // more (weights from 0.3 to 0.7 were tried).
+//
+// A document that shares only modifiers with the question (negations, adverbs of time) shares
+// no topic with it, and gets 0.
 func (li *langIndex) confidence(st *state, d int32, bm float32) float64 {
 	doc := &li.docs[d]
 	dcov := float64(bm / doc.self)
 	var got, all float32
+	topic := false
 	for i, t := range st.pos {
-		w, hit := li.unknownWeight, false
+		w, word := li.unknownWeight, false
 		if t >= 0 {
-			w, hit = li.idf[t], has(doc.terms, t)
+			w, word = li.idf[t], has(doc.terms, t)
 		}
 		// A word inside a group weighs as its group: the group is what the word means here.
+		hit, grouped, part := false, false, float32(1)
 		for _, o := range st.occ {
 			if int(o.from) <= i && i < int(o.to) {
-				w = li.idf[o.concept]
+				w, grouped = li.idf[o.concept], true
 				hit = hit || has(doc.terms, o.concept)
 			}
 		}
+		topic = topic || hit // a group is a topic
+		if !hit && word && !grouped {
+			hit = true
+			topic = topic || !li.modifier[t]
+		}
+		// Or the document reads it in another way: inside a shorter group or a group read
+		// across other words, or as a word apart from the group the question reads it in.
+		for j := range st.inner {
+			o := &st.inner[j]
+			if !hit && o.covers(i) && has(doc.terms, o.concept) {
+				hit, part, topic = true, innerWeight, true
+			}
+		}
+		if !hit && word {
+			hit, part = true, innerWeight
+			topic = topic || !li.modifier[t]
+		}
 		all += w
 		if hit {
-			got += w
+			got += part * w
 		}
 	}
-	if all == 0 {
+	if all == 0 || !topic {
 		return 0
 	}
 	qcov := float64(got / all)
 	return min(1, math.Sqrt(dcov*qcov))
 }
+
+// innerWeight is how much a reading of the question's words inside a longer group counts,
+// against 1 for the longer group: "pickup point" is a relay point, and only maybe a pickup
+// and some loyalty points. Half: the longer reading is the likelier one, as detect decides,
+// but a formulation that writes the words apart ("pas {receive} de {confirmation}") still
+// meets the visitor's "pas reçu de confirmation".
+const innerWeight = 0.5
 
 // agreeBonus is how much a second formulation of the same item adds to the confidence of the
 // first, in proportion to its own confidence: two wordings of one item that both fit the

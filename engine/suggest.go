@@ -32,10 +32,10 @@ func (ix *Index) Suggest(input, lang, space string, n int) []*bascule.Knowledge 
 	li.parse(st, head)
 	li.prefixTerms(st, tail)
 	if len(st.pre) > 0 {
-		li.accumulate(st, st.pre, false)
-		li.accumulate(st, st.q, true)
+		li.accumulate(st, st.pre, false, 1)
+		li.accumulate(st, st.q, true, 1)
 	} else {
-		li.accumulate(st, st.q, false)
+		li.accumulate(st, st.q, false, 1)
 	}
 	top := li.rankItems(st, space, n)
 	var out []*bascule.Knowledge
@@ -88,7 +88,7 @@ func (li *langIndex) prefixTerms(st *state, tail string) {
 	for i := first; i < len(li.words) && i-first < maxPrefixWords && strings.HasPrefix(li.words[i], prefix); i++ {
 		t := li.wordTerm[i]
 		seq := append(st.pos[:n:n], t)
-		for _, o := range li.detect(seq, nil) {
+		for _, o := range li.detect(seq, nil, nil) {
 			if int(o.to) != len(seq) {
 				continue
 			}

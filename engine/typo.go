@@ -1,15 +1,24 @@
 package engine
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // Typo tolerance: a question word the knowledge does not know, even by its stem, is read as a
 // word of the knowledge at edit distance one (one letter added, missing, changed, or two
-// letters swapped). Short words are left alone: at four letters one edit is too often another
-// real word ("prix" and "pris", "code" and "mode").
+// letters swapped). Short words are left alone: up to five letters one edit is too often
+// another real word ("prix" and "pris", "relax" and "relay", "night" and "right", "suite" and
+// "site"), and a visitor's real word read as a word of the knowledge sends an off-topic
+// question to an answer.
 const (
-	minTypoWord  = 5 // letters of a question word before a correction is tried
+	minTypoWord  = 6 // letters of a question word before a correction is tried
 	minTypoKnown = 4 // letters of a knowledge word before it is offered as a correction
 )
+
+// dropWord is what lookup returns for a misspelt stop word ("coment", "bonjours"): it is
+// dropped, as the stop word would have been, rather than read as a word of the knowledge.
+const dropWord = -2
 
 // buildWords lists the knowledge's folded words and indexes their one-deletion variants
 // (symmetric delete): a question word w at distance one of a known word k shares a key with
@@ -37,10 +46,25 @@ func (li *langIndex) buildWords() {
 			add(w[:j]+w[j+1:], i)
 		}
 	}
+	// Stop words are candidates too, as -1-i for li.stops[i]: "coment" is "comment", not
+	// "moment". Only those a misspelt question word can be one edit from.
+	for w := range li.lang.stop {
+		if len(w) >= minTypoWord-1 && isLetters(w) {
+			li.stops = append(li.stops, w)
+		}
+	}
+	slices.Sort(li.stops)
+	for i, w := range li.stops {
+		add(w, -1-i)
+		for j := range len(w) {
+			add(w[:j]+w[j+1:], -1-i)
+		}
+	}
 }
 
 // correct returns the term of the known word closest to w, or -1. Among several words at
-// distance one, the one used by the most formulations wins.
+// distance one, the one used by the most formulations wins, and a stop word wins over all:
+// visitors write function words far more often than any word of the knowledge.
 func (li *langIndex) correct(st *state, w []byte) int32 {
 	if len(w) < minTypoWord || !isLetters(w) {
 		return -1
@@ -48,6 +72,12 @@ func (li *langIndex) correct(st *state, w []byte) int32 {
 	best, bestN := int32(-1), -1
 	consider := func(cands []int32) {
 		for _, i := range cands {
+			if i < 0 {
+				if best != dropWord && within1(w, li.stops[-1-i]) {
+					best, bestN = dropWord, math.MaxInt
+				}
+				continue
+			}
 			if !within1(w, li.words[i]) {
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/engine"
@@ -78,6 +79,28 @@ func TestGroupTermsMatchSomething(t *testing.T) {
 			for _, term := range g.Terms {
 				if len(engine.Normalize(term, lang)) == 0 && len(bascule.GroupRefs(term)) == 0 {
 					t.Errorf("group %s/%s: term %q is only stop words", g.Name, lang, term)
+				}
+			}
+		}
+	}
+}
+
+// TestGroupTermsKeepTheirMeaning: a term of several words that normalises to a bare negation
+// ("pas encore" when "encore" was a stop word) makes every negation of every question a
+// member of the group.
+func TestGroupTermsKeepTheirMeaning(t *testing.T) {
+	negations := map[string]bool{"pas": true, "plus": true, "jamais": true, "rien": true, "non": true, "not": true, "no": true, "never": true}
+	kb := samplebot.KnowledgeBase()
+	for _, g := range kb.Groups {
+		langs := []string{g.Language}
+		if g.Language == "" {
+			langs = kb.Bot.Languages
+		}
+		for _, lang := range langs {
+			for _, term := range g.Terms {
+				several := len(strings.FieldsFunc(term, func(r rune) bool { return !unicode.IsLetter(r) })) > 1
+				if n := engine.Normalize(term, lang); several && len(n) == 1 && negations[n[0]] {
+					t.Errorf("group %s/%s: term %q is only the negation %q", g.Name, lang, term, n[0])
 				}
 			}
 		}
