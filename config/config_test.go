@@ -142,3 +142,20 @@ func keyPaths(t reflect.Type, prefix string) []string {
 	}
 	return out
 }
+
+// The pair's sample configurations are valid as they are.
+func TestPairSamplesAreValid(t *testing.T) {
+	for _, name := range []string{"main.yml", "backup.yml"} {
+		text, err := os.ReadFile("../etc/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse(name, text)
+		if err != nil {
+			t.Fatalf("etc/%s: %v", name, err)
+		}
+		if !c.Paired() {
+			t.Fatalf("etc/%s is not a pair's server", name)
+		}
+	}
+}
