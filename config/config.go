@@ -48,7 +48,11 @@ type Config struct {
 
 // Server is how this server listens and what it is in the pair.
 type Server struct {
-	Listen          string           `yaml:"listen"`
+	Listen string `yaml:"listen"`
+	// PublicURL is how visitors and operators reach this server (https://app1.example.com):
+	// the peer learns it, so that an operator's desk can move to this server when the other
+	// fails.
+	PublicURL       string           `yaml:"public_url"`
 	Role            string           `yaml:"role"`
 	TLS             TLSFiles         `yaml:"tls"`
 	TrustedProxies  []string         `yaml:"trusted_proxies"`
@@ -353,6 +357,11 @@ func (c *Config) Validate() error {
 	add := func(key, format string, args ...any) { errs = append(errs, c.fieldError(key, format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		add("server.listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Server.Listen)
+	}
+	if c.Server.PublicURL != "" {
+		if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("server.public_url", "%q is not an http(s) URL", c.Server.PublicURL)
+		}
 	}
 	switch c.Server.Role {
 	case RoleStandalone, RoleMain, RoleBackup:

@@ -21,6 +21,8 @@ type Options struct {
 	Store bascule.Store
 	// Role is the configured role: main, backup or standalone.
 	Role string
+	// PublicURL is how visitors and operators reach this server; the peer learns it.
+	PublicURL string
 	// PeerURL is the other server's peer listener (https://...); empty for standalone.
 	PeerURL string
 	// Client reaches the peer: its TLS configuration carries this server's certificate and
@@ -87,7 +89,7 @@ func New(ctx context.Context, opt Options) (*Node, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 2 * time.Second
 	}
-	st, err := LoadState(ctx, opt.Store, opt.Role)
+	st, err := LoadState(ctx, opt.Store, opt.Role, opt.PublicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +122,9 @@ func (n *Node) State() State {
 	defer n.mu.Unlock()
 	return n.state
 }
+
+// PeerPublicURL returns how visitors and operators reach the other server ("" when unknown).
+func (n *Node) PeerPublicURL() string { return n.PeerState().PublicURL }
 
 // Role returns the role this server acts in now.
 func (n *Node) Role() string { return n.State().Role }
@@ -393,6 +398,7 @@ type Status struct {
 // PeerStatus describes the other server.
 type PeerStatus struct {
 	URL         string    `json:"url"`
+	PublicURL   string    `json:"publicUrl,omitempty"`
 	ServerID    string    `json:"serverId,omitempty"`
 	Role        string    `json:"role,omitempty"`
 	Reachable   bool      `json:"reachable"`
@@ -422,7 +428,7 @@ func (n *Node) Status(context.Context) any {
 	if n.client == nil {
 		return st
 	}
-	st.Peer = &PeerStatus{URL: n.opt.PeerURL, ServerID: n.peer.state.ServerID, Role: n.peer.state.Role,
+	st.Peer = &PeerStatus{URL: n.opt.PeerURL, PublicURL: n.peer.state.PublicURL, ServerID: n.peer.state.ServerID, Role: n.peer.state.Role,
 		Reachable: n.peer.reachable, LastContact: n.peer.lastContact, LastError: n.peer.lastError}
 	for _, c := range bascule.FeedClasses {
 		sv := n.streams[c]

@@ -32,12 +32,14 @@ type State struct {
 	Promoted bool `json:"promoted,omitempty"`
 	// ReplacedBy names the server that was promoted while this one, the old main, was away.
 	ReplacedBy string `json:"replacedBy,omitempty"`
+	// PublicURL is how visitors and operators reach the server (server.public_url).
+	PublicURL string `json:"publicUrl,omitempty"`
 }
 
 const stateKey = "pair_state"
 
 // LoadState reads the stored state, or makes the first one from the configured role.
-func LoadState(ctx context.Context, st bascule.Store, configured string) (State, error) {
+func LoadState(ctx context.Context, st bascule.Store, configured, publicURL string) (State, error) {
 	raw, err := st.Meta(ctx, stateKey)
 	if err != nil {
 		return State{}, err
@@ -59,6 +61,7 @@ func LoadState(ctx context.Context, st bascule.Store, configured string) (State,
 		}
 		s.ServerID = st.ServerID()
 	}
+	s.PublicURL = publicURL
 	return s, SaveState(ctx, st, s)
 }
 
@@ -74,8 +77,8 @@ func SaveState(ctx context.Context, st bascule.Store, s State) error {
 // Promote makes the server of st the main: the backup takes over when the main is lost for
 // good. Its epoch goes above any the pair has known, so the old main, if it comes back,
 // learns from it that it was replaced.
-func Promote(ctx context.Context, st bascule.Store, configured string) (State, error) {
-	s, err := LoadState(ctx, st, configured)
+func Promote(ctx context.Context, st bascule.Store, configured, publicURL string) (State, error) {
+	s, err := LoadState(ctx, st, configured, publicURL)
 	if err != nil {
 		return s, err
 	}

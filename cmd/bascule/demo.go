@@ -56,6 +56,7 @@ func runDemo(ctx context.Context, args []string, s *stdio) error {
 	conf := func(role, listen, dir, peerListen, peerAddr string) *config.Config {
 		c := config.Default()
 		c.Server.Role, c.Server.Listen, c.Data.Dir = role, listen, filepath.Join(*data, dir)
+		c.Server.PublicURL = "http://" + listen
 		c.Peer.URL, c.Peer.Listen = "https://"+peerAddr, peerListen
 		c.Peer.TLS.Cert, c.Peer.TLS.Key, c.Peer.TLS.CA = files.Cert, files.Key, files.CA
 		c.Log.Level = "warn"

@@ -30,7 +30,7 @@ func runPromote(ctx context.Context, args []string, s *stdio) error {
 		return err
 	}
 	defer st.Close()
-	state, err := pair.Promote(ctx, st, cfg.Server.Role)
+	state, err := pair.Promote(ctx, st, cfg.Server.Role, cfg.Server.PublicURL)
 	if err != nil {
 		return err
 	}

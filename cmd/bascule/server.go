@@ -147,7 +147,7 @@ func (s *server) wire(ctx context.Context) error {
 // TLS material of the peer API and the client that pulls the peer.
 func (s *server) wirePair(ctx context.Context, reg prometheus.Registerer) error {
 	cfg := s.cfg
-	opt := pair.Options{Store: s.store, Role: cfg.Server.Role, Log: s.log, Registerer: reg, Secret: cfg.Peer.Secret,
+	opt := pair.Options{Store: s.store, Role: cfg.Server.Role, PublicURL: cfg.Server.PublicURL, Log: s.log, Registerer: reg, Secret: cfg.Peer.Secret,
 		Wait: cfg.Peer.Wait.D(), Timeout: cfg.Peer.Timeout.D(),
 		Every: map[bascule.FeedClass]time.Duration{bascule.ClassKnowledge: cfg.Peer.Every.Knowledge.D(), bascule.ClassDialogs: cfg.Peer.Every.Dialogs.D()}}
 	if cfg.Paired() {
