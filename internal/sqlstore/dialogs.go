@@ -20,8 +20,8 @@ const dialogColumns = "id, bot_id, client_id, language, space, origin, continues
 // order.
 func (s *Store) selectDialog() string {
 	return "SELECT d.id, d.bot_id, d.client_id, d.language, d.space, d.origin, d.continues, d.continues_via, d.started_at, " +
-		s.d.Greatest + "(d.started_at, COALESCE((SELECT MAX(i.at) FROM interactions i WHERE i.dialog_id = d.id), 0)), " +
-		"COALESCE((SELECT i.server FROM interactions i WHERE i.dialog_id = d.id ORDER BY i.n DESC, i.at DESC LIMIT 1), d.origin), " +
+		s.d.Greatest + "(d.started_at, COALESCE((SELECT MAX(i.at) FROM interactions i WHERE i.dialog_seq = d.seq), 0)), " +
+		"COALESCE((SELECT i.server FROM interactions i WHERE i.dialog_seq = d.seq ORDER BY i.n DESC, i.at DESC LIMIT 1), d.origin), " +
 		"d.user_url, d.browser, d.os FROM dialogs d "
 }
 
@@ -71,7 +71,7 @@ func (s *Store) RecentTypes(ctx context.Context, dialogID string, n int) ([]stri
 	if e, ok := s.dialogs.get(dialogID); ok && e.recent != nil && (len(e.recent) >= n || len(e.recent) == e.lastN) {
 		return e.recent[max(0, len(e.recent)-n):], nil
 	}
-	rows, err := s.query(ctx, "SELECT type FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, n)
+	rows, err := s.query(ctx, "SELECT type FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?) ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -179,9 +179,9 @@ func (t *Tx) recordTalks(talks []*talkOp) error {
 		args := make([]any, 0, len(chunk)*14)
 		for _, in := range chunk {
 			args = append(args, in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer,
-				in.Type, in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
+				in.Type, in.KnowledgeID, in.Score, in.Language, in.Space, in.From, in.DialogID)
 		}
-		stored, err := t.insertRows("INSERT INTO interactions ("+interactionColumns+") VALUES "+rowMarks(14, len(chunk))+
+		stored, err := t.insertRows("INSERT INTO interactions ("+interactionColumns+", dialog_seq) VALUES "+interactionRows(len(chunk))+
 			" ON CONFLICT (id) DO NOTHING", args, len(chunk), alone)
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ func (t *Tx) number(ins []*bascule.Interaction) error {
 		chunk := unknown[start:min(start+maxRows, len(unknown))]
 		// The correlated MAX is answered from the end of the (dialog_id, n) index; a GROUP BY
 		// would read every interaction of the dialogs.
-		rows, err := t.query("SELECT d.id, COALESCE((SELECT MAX(i.n) FROM interactions i WHERE i.dialog_id = d.id), 0) "+
+		rows, err := t.query("SELECT d.id, COALESCE((SELECT MAX(i.n) FROM interactions i WHERE i.dialog_seq = d.seq), 0) "+
 			"FROM dialogs d WHERE d.id IN ("+marks(len(chunk))+")", chunk...)
 		if err != nil {
 			return err
@@ -286,6 +286,14 @@ func (t *Tx) returningIDs(query string, args []any) (map[string]bool, error) {
 	return ids, rows.Err()
 }
 
+// interactionRows returns the VALUES rows of an interaction insert: interactionColumns, then
+// the local dialog number, found from the dialog id (the dialog is created first in the same
+// transaction when it is new).
+func interactionRows(rows int) string {
+	row := "(" + marks(14) + ", (SELECT seq FROM dialogs WHERE id = ?))"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}
+
 // marks returns "?, ?, ?" for n values.
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
@@ -306,10 +314,9 @@ func (t *Tx) insertDialog(d *bascule.Dialog) (bool, error) {
 // insertInteraction stores an interaction of the peer as it is (its N included) unless its id
 // exists.
 func (t *Tx) insertInteraction(in *bascule.Interaction) (bool, error) {
-	n, err := t.execN("INSERT INTO interactions ("+interactionColumns+") "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	n, err := t.execN("INSERT INTO interactions ("+interactionColumns+", dialog_seq) VALUES "+interactionRows(1)+" ON CONFLICT (id) DO NOTHING",
 		in.ID, in.DialogID, in.BotID, in.N, bascule.Millis(in.At), in.Server, in.Question, in.Answer, in.Type,
-		in.KnowledgeID, in.Score, in.Language, in.Space, in.From)
+		in.KnowledgeID, in.Score, in.Language, in.Space, in.From, in.DialogID)
 	return n > 0, err
 }
 
@@ -337,9 +344,9 @@ func (s *Store) Interactions(ctx context.Context, dialogID string, last int) ([]
 	var rows *sql.Rows
 	var err error
 	if last > 0 {
-		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, last)
+		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?) ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, last)
 	} else {
-		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_id = ? ORDER BY n, at, id", dialogID)
+		rows, err = s.query(ctx, "SELECT "+interactionColumns+" FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?) ORDER BY n, at, id", dialogID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read interactions: %w", err)
@@ -393,7 +400,7 @@ func (s *Store) CountDialogs(ctx context.Context, botID string, from, to time.Ti
 		UNION ALL
 		SELECT d.id, c.root FROM dialogs d JOIN chain c ON d.continues = c.id WHERE d.bot_id = ?)
 	SELECT COUNT(DISTINCT c.root) FROM chain c JOIN dialogs d ON d.id = c.id
-	WHERE d.started_at >= ? AND d.started_at < ? AND EXISTS (SELECT 1 FROM interactions i WHERE i.dialog_id = d.id)`),
+	WHERE d.started_at >= ? AND d.started_at < ? AND EXISTS (SELECT 1 FROM interactions i WHERE i.dialog_seq = d.seq)`),
 		botID, botID, bascule.Millis(from), bascule.Millis(to)).Scan(&n)
 	return n, err
 }
@@ -532,7 +539,10 @@ func (t *Tx) eraseClient(e *bascule.ClientErasure) (int, error) {
 
 func (t *Tx) eraseDialog(id string) error {
 	t.forget = append(t.forget, id)
-	for _, table := range []string{"interactions", "variables", "feedback"} {
+	if err := t.exec("DELETE FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?)", id); err != nil {
+		return err
+	}
+	for _, table := range []string{"variables", "feedback"} {
 		if err := t.exec("DELETE FROM "+table+" WHERE dialog_id = ?", id); err != nil {
 			return err
 		}
