@@ -79,17 +79,41 @@ func (s *Store) writer(maxBatch int) {
 				}
 			}
 		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case o := <-s.queue:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
+		batch = s.gather(batch, maxBatch)
 		s.runBatch(batch)
 	}
+}
+
+// linger is how long the writer waits for more writes once the queue is empty: a commit has a
+// fixed cost (the log's header, the sync), and under load a millisecond gathers many answers
+// into one. An answer waits at most this long more; a quiet server does not notice.
+const linger = time.Millisecond
+
+// gather adds to batch the writes that are queued or arrive within linger.
+func (s *Store) gather(batch []*op, maxBatch int) []*op {
+	var deadline <-chan time.Time
+	for len(batch) < maxBatch {
+		select {
+		case o := <-s.queue:
+			batch = append(batch, o)
+			continue
+		default:
+		}
+		if deadline == nil {
+			t := time.NewTimer(linger)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case o := <-s.queue:
+			batch = append(batch, o)
+		case <-deadline:
+			return batch
+		case <-s.stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Store) runBatch(batch []*op) {
@@ -271,11 +295,15 @@ func (t *Tx) flushChanges() error {
 		return fmt.Errorf("allocate feed sequence: %w", err)
 	}
 	first := last - int64(n) + 1
-	for i := range t.changes {
-		c := &t.changes[i]
-		c.Seq = first + int64(i)
-		if err := t.exec("INSERT INTO changes (origin, class, seq, entity, key, op, data, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			c.Origin, string(bascule.ClassOf(c.Entity)), c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At)); err != nil {
+	for start := 0; start < n; start += maxRows {
+		chunk := t.changes[start:min(start+maxRows, n)]
+		args := make([]any, 0, 8*len(chunk))
+		for i := range chunk {
+			c := &chunk[i]
+			c.Seq = first + int64(start+i)
+			args = append(args, c.Origin, string(bascule.ClassOf(c.Entity)), c.Seq, c.Entity, c.Key, c.Op, string(c.Data), bascule.Millis(c.At))
+		}
+		if err := t.exec("INSERT INTO changes (origin, class, seq, entity, key, op, data, at) VALUES "+rowMarks(8, len(chunk)), args...); err != nil {
 			return fmt.Errorf("append to feed: %w", err)
 		}
 	}
