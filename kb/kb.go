@@ -112,12 +112,17 @@ func (s *Service) DeleteBot(ctx context.Context, id string) error {
 	return s.Store.DeleteBot(ctx, id)
 }
 
+// editable returns the model of a bot about to be edited, or why it cannot be.
+func (s *Service) editable(ctx context.Context, botID string) (*bascule.KnowledgeBase, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	return s.Store.KnowledgeBase(ctx, botID)
+}
+
 // PutKnowledge validates, sanitises and writes one item (ID 0 creates it).
 func (s *Service) PutKnowledge(ctx context.Context, botID string, k *bascule.Knowledge) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
-	kb, err := s.Store.KnowledgeBase(ctx, botID)
+	kb, err := s.editable(ctx, botID)
 	if err != nil {
 		return err
 	}
@@ -144,10 +149,7 @@ func (s *Service) DeleteKnowledge(ctx context.Context, botID string, id int64) e
 
 // PutGroup validates and writes a matching group.
 func (s *Service) PutGroup(ctx context.Context, botID string, g *bascule.MatchingGroup) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
-	kb, err := s.Store.KnowledgeBase(ctx, botID)
+	kb, err := s.editable(ctx, botID)
 	if err != nil {
 		return err
 	}
@@ -170,10 +172,7 @@ func (s *Service) PutGroup(ctx context.Context, botID string, g *bascule.Matchin
 
 // DeleteGroup removes a matching group unless a formulation still refers to it.
 func (s *Service) DeleteGroup(ctx context.Context, botID, name, language string) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
-	kb, err := s.Store.KnowledgeBase(ctx, botID)
+	kb, err := s.editable(ctx, botID)
 	if err != nil {
 		return err
 	}
@@ -192,10 +191,7 @@ func (s *Service) DeleteGroup(ctx context.Context, botID, name, language string)
 
 // PutSentence validates, sanitises and writes a global sentence.
 func (s *Service) PutSentence(ctx context.Context, botID string, se *bascule.Sentence) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
-	kb, err := s.Store.KnowledgeBase(ctx, botID)
+	kb, err := s.editable(ctx, botID)
 	if err != nil {
 		return err
 	}

@@ -35,11 +35,7 @@ func runKB(ctx context.Context, args []string, s *stdio) error {
 	if *format != "json" && *format != "csv" {
 		return &exitError{code: 2, err: fmt.Errorf("-format must be json or csv")}
 	}
-	cfg, err := loadConfig(*file, "", *data)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := openConfigured(ctx, *file, *data)
 	if err != nil {
 		return err
 	}

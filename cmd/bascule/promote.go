@@ -21,11 +21,7 @@ func runPromote(ctx context.Context, args []string, s *stdio) error {
 		fs.Usage()
 		return &exitError{code: 2}
 	}
-	cfg, err := loadConfig(*file, "", *data)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := openConfigured(ctx, *file, *data)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/config"
 )
 
@@ -20,6 +21,17 @@ func runServe(ctx context.Context, args []string, s *stdio) error {
 		return err
 	}
 	return listenAndServe(ctx, cfg, newLogger(cfg.Log, os.Stderr), extras{}, nil)
+}
+
+// openConfigured opens the database a command works on beside (or instead of) the server:
+// the configuration's, or the data directory given.
+func openConfigured(ctx context.Context, file, data string) (*config.Config, bascule.Store, error) {
+	cfg, err := loadConfig(file, "", data)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	return cfg, st, err
 }
 
 // loadConfig reads the file (or the defaults) and applies the flags that override it.
