@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -188,10 +189,11 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 		}
 		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	servers := []*http.Server{s.httpServer(s.handler)}
+	fresh := &freshConns{m: map[net.Conn]struct{}{}}
+	servers := []*http.Server{s.httpServer(s.handler, fresh)}
 	listeners := []net.Listener{l}
 	if peerL != nil {
-		servers = append(servers, s.httpServer(s.peer))
+		servers = append(servers, s.httpServer(s.peer, fresh))
 		listeners = append(listeners, tls.NewListener(peerL, s.peerTLS))
 	}
 	runCtx, stopPair := context.WithCancel(ctx)
@@ -210,11 +212,28 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.D())
 	defer cancel()
 	s.log.Info("shutting down: finishing requests in flight")
+	var wg sync.WaitGroup
 	for _, hs := range servers {
-		if serr := hs.Shutdown(sctx); serr != nil {
-			s.log.Warn("shutdown timed out; closing remaining connections", "err", serr)
-			hs.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if serr := hs.Shutdown(sctx); serr != nil {
+				s.log.Warn("shutdown timed out; closing remaining connections", "err", serr)
+				hs.Close()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for tick := time.NewTicker(100 * time.Millisecond); ; {
+		fresh.closeAll() // again on each tick: one may have been accepted as the listener closed
+		select {
+		case <-tick.C:
+			continue
+		case <-done:
+			tick.Stop()
 		}
+		break
 	}
 	stopPair()
 	<-pairDone
@@ -224,9 +243,38 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	return err
 }
 
-func (s *server) httpServer(h http.Handler) *http.Server {
+func (s *server) httpServer(h http.Handler, fresh *freshConns) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState: fresh.track}
+}
+
+// freshConns are connections opened but not used yet. Browsers open some ahead of need;
+// http.Server.Shutdown waits up to 5 s before treating them as idle, which keeps a stopping
+// server's port busy. They carry nothing in flight, so shutdown closes them at once: a request
+// that would have come on one goes to the other server of the pair.
+type freshConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st == http.StateNew {
+		f.m[c] = struct{}{}
+	} else {
+		delete(f.m, c)
+	}
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.m {
+		c.Close()
+	}
+	clear(f.m)
 }
 
 func (s *server) close() error { return s.store.Close() }
