@@ -16,6 +16,7 @@ import (
 // A knowledge edit on the main reaches the backup (the figure is printed: the goal is 2 s),
 // and the backup refuses knowledge writes with an error that names the main.
 func TestKnowledgeFlowsFromMainAndOnlyFromMain(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	eventually(t, 30*time.Second, "the backup received the sample bot", func() bool {
 		code, _ := adminCall(t, p.backup, "GET", "bots/"+bot, "")
@@ -53,6 +54,7 @@ func TestKnowledgeFlowsFromMainAndOnlyFromMain(t *testing.T) {
 // available, history whole. Back on the main, the question of a dialog that now lives on the
 // backup is answered by the backup (stickiness held by the servers too).
 func TestContinuityAndStickiness(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	v := talk(t, p.main, "", "Where is my order?", "")
 	ctx := v["contextId"]
@@ -111,6 +113,7 @@ func TestUnknownContextIsLinked(t *testing.T) {
 
 // GDPR erasure on either server reaches the other.
 func TestErasureReachesThePeer(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	for _, c := range []struct {
 		where, other string
@@ -136,6 +139,7 @@ func TestErasureReachesThePeer(t *testing.T) {
 
 // The peer down for a while, then back: nothing is lost, replication resumes from the cursor.
 func TestPeerDownThenBack(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	p.settle(30 * time.Second)
 	p.backup.Stop()
@@ -162,6 +166,7 @@ func TestPeerDownThenBack(t *testing.T) {
 // Promotion: the main is lost, the backup is promoted and takes knowledge writes; the old main
 // comes back, learns it was replaced, refuses writes and turns visitors away.
 func TestPromotion(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	p.settle(30 * time.Second)
 	p.main.Kill()
@@ -200,6 +205,7 @@ func TestPromotion(t *testing.T) {
 
 // Only HTTPS with the pair's certificates reaches the peer API.
 func TestPeerAPIRefusesStrangers(t *testing.T) {
+	t.Parallel() // waits mostly on its own pair of processes
 	p := startPair(t, pairOptions{})
 	peerURL := peerListen(t, p.main)
 	// Plain HTTP on the TLS listener.
