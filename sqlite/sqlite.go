@@ -64,6 +64,22 @@ func Open(ctx context.Context, dir string, o Options) (*sqlstore.Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite sync %q: must be full or normal", o.Sync)
 	}
+	lock, err := lockDir(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	o.OnClose = func() { lock.Close() }
+	s, err := open(ctx, dir, sync, o)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open opens the database of dir, whose lock the caller holds: the store releases it on
+// Close through o.OnClose.
+func open(ctx context.Context, dir, sync string, o Options) (*sqlstore.Store, error) {
 	path := filepath.Join(dir, FileName)
 	pragmas := url.Values{}
 	// The write-ahead log is checkpointed every second by a passive checkpoint beside the

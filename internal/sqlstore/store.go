@@ -62,6 +62,8 @@ type Store struct {
 	// seen is the newest feed sequence this process knows of: its own commits move it, and a
 	// poll finds commits of other processes (a "bascule kb import" beside a running server).
 	seen atomic.Int64
+
+	onClose func()
 }
 
 // Options tune a Store.
@@ -76,6 +78,9 @@ type Options struct {
 	// Maintain, when set, runs every second on the write pool, beside the writer (SQLite
 	// checkpoints its write-ahead log there, off the path of the answers).
 	Maintain func(ctx context.Context, w *sql.DB) error
+	// OnClose, when set, runs after Close has closed the databases (SQLite releases its
+	// data directory's lock there).
+	OnClose func()
 }
 
 var _ bascule.Store = (*Store)(nil)
@@ -91,7 +96,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 	}
 	s := &Store{d: d, w: w, r: r, now: o.Now,
 		queue: make(chan *op, o.MaxBatch), stop: make(chan struct{}), stopped: make(chan struct{}),
-		sig: make(chan struct{}), dialogs: newDialogCache(o.DialogCache)}
+		sig: make(chan struct{}), dialogs: newDialogCache(o.DialogCache), onClose: o.OnClose}
 	id, err := s.ensureServerID(ctx)
 	if err != nil {
 		return nil, err
@@ -192,6 +197,9 @@ func (s *Store) Close() error {
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
+	}
+	if s.onClose != nil {
+		s.onClose()
 	}
 	return err
 }
