@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -71,11 +72,17 @@ func (r *Replacement) Current(ctx context.Context) (*sqlstore.FeedState, error) 
 	return st, db.Close()
 }
 
-// Create makes the new, empty database (schema migrated) for a Loader. It is tuned for one
-// bulk load into a file that is thrown away on any error: no sync, an in-memory journal, and
-// no secondary index (Commit builds them once, which is far faster than updating them for
-// every row).
-func (r *Replacement) Create(ctx context.Context) (*sql.DB, error) {
+// Schema is the schema version a new database gets: the last migration of this binary.
+func (r *Replacement) Schema() int {
+	files, _ := fs.Glob(Migrations(), "*.sql")
+	return len(files)
+}
+
+// Create makes the new, empty database (schema migrated) and returns a Loader into it. It is
+// tuned for one bulk load into a file that is thrown away on any error: no sync, an in-memory
+// journal, and no secondary index (Commit builds them once, which is far faster than updating
+// them for every row).
+func (r *Replacement) Create(ctx context.Context) (*sqlstore.Loader, error) {
 	if r.db != nil {
 		return nil, errors.New("the new database exists already")
 	}
@@ -119,7 +126,7 @@ func (r *Replacement) Create(ctx context.Context) (*sql.DB, error) {
 			return nil, err
 		}
 	}
-	return db, nil
+	return sqlstore.NewLoader(ctx, db, Dialect)
 }
 
 // Commit builds the indexes, checks that the new database opens with Open and passes check,

@@ -100,11 +100,7 @@ func TestReplacement(t *testing.T) {
 		if err != nil || cur == nil || cur.ServerID != id {
 			t.Fatalf("current state %+v, %v", cur, err)
 		}
-		db, err := r.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := sqlstore.NewLoader(ctx, db, sqlite.Dialect)
+		l, err := r.Create(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

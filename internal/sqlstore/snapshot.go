@@ -103,8 +103,13 @@ type FeedState struct {
 	Cursors  map[string]int64 // origin -> the last Seq applied from it
 }
 
-// ReadFeedState reads the feed state of a database.
-func ReadFeedState(ctx context.Context, db *sql.DB) (*FeedState, error) {
+// FeedState reads the feed state of the snapshot.
+func (sn *Snapshot) FeedState(ctx context.Context) (*FeedState, error) {
+	return ReadFeedState(ctx, sn.tx)
+}
+
+// ReadFeedState reads the feed state of a database (a *sql.DB or a *sql.Tx).
+func ReadFeedState(ctx context.Context, db queryer) (*FeedState, error) {
 	st := &FeedState{Cursors: map[string]int64{}}
 	if err := db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'server_id'").Scan(&st.ServerID); err != nil {
 		return nil, fmt.Errorf("read server id: %w", err)
