@@ -1,0 +1,118 @@
+// Package dumptest helps tests judge dumps and restores with code that shares nothing with
+// the dump format: plain SQL over the databases compared.
+package dumptest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver, for Open
+)
+
+// Digest is the content of one table: its row count and a SHA-256 of its rows in key order.
+type Digest struct {
+	Rows int64
+	SHA  string
+}
+
+func (d Digest) String() string { return fmt.Sprintf("%d rows %s", d.Rows, d.SHA[:12]) }
+
+// TableDigest reads a table (or a query: "SELECT ... FROM ... WHERE ...") and digests its rows,
+// sorted on every column so that storage order does not matter. Columns named in exclude are
+// left out of the digest (an origin that a restore renames, say).
+func TableDigest(t testing.TB, db *sql.DB, from string, exclude ...string) Digest {
+	t.Helper()
+	ctx := context.Background()
+	query := from
+	if !strings.HasPrefix(strings.ToUpper(from), "SELECT") {
+		query = "SELECT * FROM " + from
+	}
+	rows, err := db.QueryContext(ctx, query+" LIMIT 0")
+	if err != nil {
+		t.Fatalf("digest %s: %v", from, err)
+	}
+	cols, _ := rows.Columns()
+	rows.Close()
+	var keep []string
+	for _, c := range cols {
+		if !slices.Contains(exclude, c) {
+			keep = append(keep, `"`+c+`"`)
+		}
+	}
+	list := strings.Join(keep, ", ")
+	rows, err = db.QueryContext(ctx, "SELECT "+list+" FROM ("+query+") ORDER BY "+list)
+	if err != nil {
+		t.Fatalf("digest %s: %v", from, err)
+	}
+	defer rows.Close()
+	h := sha256.New()
+	vals := make([]any, len(keep))
+	ptrs := make([]any, len(keep))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var d Digest
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			fmt.Fprintf(h, "%T:%q|", v, fmt.Sprint(v))
+		}
+		h.Write([]byte{'\n'})
+		d.Rows++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d.SHA = hex.EncodeToString(h.Sum(nil))
+	return d
+}
+
+// Tables are the tables whose content a restore must leave exactly as dumped. meta,
+// counters, cursors and the origin of changes carry the restored server's identity instead.
+var Tables = []string{"bots", "knowledge", "matching_groups", "sentences", "dialogs", "interactions", "variables",
+	"feedback", "visits", "erased_clients", "erased_dialogs"}
+
+// Digests digests Tables, and changes without their origin.
+func Digests(t testing.TB, db *sql.DB) map[string]Digest {
+	t.Helper()
+	out := map[string]Digest{}
+	for _, table := range Tables {
+		out[table] = TableDigest(t, db, table)
+	}
+	out["changes"] = TableDigest(t, db, "changes", "origin")
+	return out
+}
+
+// Equal fails the test unless two sets of digests are equal, naming every table that differs.
+func Equal(t testing.TB, what string, got, want map[string]Digest) {
+	t.Helper()
+	var diffs []string
+	for table, w := range want {
+		if g := got[table]; g != w {
+			diffs = append(diffs, fmt.Sprintf("%s: %v, want %v", table, g, w))
+		}
+	}
+	slices.Sort(diffs)
+	if len(diffs) > 0 {
+		t.Fatalf("%s differs:\n%s", what, strings.Join(diffs, "\n"))
+	}
+}
+
+// Open opens a database file read-only with plain database/sql, for digests.
+func Open(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
