@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/dump/sftp"
 )
 
 // Roles of a server.
@@ -40,6 +41,7 @@ type Config struct {
 	Limits  Limits  `yaml:"limits"`
 	Admin   Admin   `yaml:"admin"`
 	Bots    Bots    `yaml:"bots"`
+	Dumps   Dumps   `yaml:"dumps"`
 	Log     Log     `yaml:"log"`
 
 	file  string
@@ -141,6 +143,21 @@ type Bots struct {
 	Sample bool `yaml:"sample"`
 }
 
+// Dumps are the full copies of the database a server takes while it serves.
+type Dumps struct {
+	// To is where dumps go: a directory, or sftp://user@host[:port]/path. Empty: no dumps.
+	To    string           `yaml:"to"`
+	Every bascule.Duration `yaml:"every"`
+	// Keep is how many dumps of this server the target keeps; older ones are removed.
+	Keep int `yaml:"keep"`
+	// SSHKey and KnownHosts authenticate both ends of an sftp:// target.
+	SSHKey     string `yaml:"ssh_key"`
+	KnownHosts string `yaml:"known_hosts"`
+}
+
+// SFTP reports whether dumps go to an SFTP server.
+func (d Dumps) SFTP() bool { return strings.HasPrefix(d.To, "sftp://") }
+
 // Log is the logging setup.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -182,6 +199,7 @@ func Default() *Config {
 		Dialogs: Dialogs{Idle: bascule.Duration(10 * time.Minute), MaxInput: 600},
 		Limits:  Limits{MaxBody: 64 << 10, PerClient: Rate{Rate: 10, Burst: 30}},
 		Bots:    Bots{Sample: true},
+		Dumps:   Dumps{Every: bascule.Duration(24 * time.Hour), Keep: 7},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -448,6 +466,7 @@ func (c *Config) Validate() error {
 			add(key+".token", "must be at least 32 characters (for example: openssl rand -hex 32)")
 		}
 	}
+	c.validateDumps(add)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -457,6 +476,32 @@ func (c *Config) Validate() error {
 		add("log.format", "%q is not text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+var schemeRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
+
+func (c *Config) validateDumps(add func(key, format string, args ...any)) {
+	d := c.Dumps
+	if d.Every.D() < time.Minute {
+		add("dumps.every", "must be at least 1m")
+	}
+	if d.Keep < 1 {
+		add("dumps.keep", "must be at least 1")
+	}
+	switch {
+	case d.SFTP():
+		if _, err := sftp.ParseURL(d.To); err != nil {
+			add("dumps.to", "%v", err)
+		}
+		if d.SSHKey == "" {
+			add("dumps.ssh_key", "is required with an sftp:// target (a private key without passphrase)")
+		}
+		if d.KnownHosts == "" {
+			add("dumps.known_hosts", "is required with an sftp:// target (the server's host key must be known)")
+		}
+	case schemeRe.MatchString(d.To):
+		add("dumps.to", "%q is not a directory or sftp://user@host[:port]/path", d.To)
+	}
 }
 
 // File is the path the configuration was read from ("" for the defaults).

@@ -52,7 +52,7 @@ admin:
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"unknown key with suggestion", "server:\n  lisen: x\n", "b.yml:2: server.lisen: unknown key (did you mean listen?)"},
-		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, limits, log, peer, server)"},
+		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, dumps, limits, log, peer, server)"},
 		{"backup without peer", "server:\n  role: backup\n", "b.yml: peer.url: a backup needs its peer's https:// URL"},
 		{"plain http peer", "server:\n  role: main\npeer:\n  url: http://app2:8443\n", "b.yml:4: peer.url: a main needs its peer's https:// URL (the peer API is HTTPS only)"},
 		{"peer without auth", "server:\n  role: main\npeer:\n  url: https://app2:8443\n  listen: :8443\n  tls:\n    cert: c\n    key: k\n", "peer.tls.ca: set the CA that signed the peer's certificate (mutual TLS), or peer.secret"},
@@ -71,6 +71,12 @@ func TestBadConfigs(t *testing.T) {
 		{"syntax error", "server:\n  listen: [\n", "b.yml:2: did not find expected node content"},
 		{"not a mapping", "- a\n- b\n", "b.yml:1: the file must be a mapping"},
 		{"burst missing", "limits:\n  per_bot:\n    rate: 5\n", "limits.per_bot.burst: must be at least 1"},
+		{"dumps too often", "dumps:\n  every: 30s\n", "b.yml:2: dumps.every: must be at least 1m"},
+		{"no dump kept", "dumps:\n  keep: 0\n", "b.yml:2: dumps.keep: must be at least 1"},
+		{"dumps by another protocol", "dumps:\n  to: s3://bucket/x\n", `b.yml:2: dumps.to: "s3://bucket/x" is not a directory or sftp://`},
+		{"sftp without user", "dumps:\n  to: sftp://host/x\n", "b.yml:2: dumps.to: \"sftp://host/x\": name the user"},
+		{"sftp without key", "dumps:\n  to: sftp://u@host/x\n  known_hosts: k\n", "b.yml: dumps.ssh_key: is required with an sftp:// target"},
+		{"sftp without known_hosts", "dumps:\n  to: sftp://u@host/x\n  ssh_key: k\n", "b.yml: dumps.known_hosts: is required with an sftp:// target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("b.yml", []byte(tc.text))
