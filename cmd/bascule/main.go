@@ -34,6 +34,8 @@ func init() {
 		{"serve", "run one server (main, backup or standalone)", runServe},
 		{"demo", "start a demo with the sample bot and print its URL", runDemo},
 		{"kb", "export or import a bot's knowledge (JSON or CSV)", runKB},
+		{"dump", "dump a server's database to a directory or an SFTP server, while it serves", runDump},
+		{"restore", "replace a stopped server's database with a dump, verified first", runRestore},
 		{"check", "validate a configuration file (and its options.env)", runCheck},
 		{"promote", "make the backup the main when the main is lost for good", runPromote},
 		{"bench", "load-test a running server with realistic dialogs", runBench},

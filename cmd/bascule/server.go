@@ -45,6 +45,9 @@ type server struct {
 	peer    http.Handler
 	peerTLS *tls.Config
 	extras  extras
+	// stopDumps stops the dump schedule (nil without one); it returns once a dump in progress
+	// was abandoned, so the store can be closed after it.
+	stopDumps func()
 }
 
 // newLogger builds the logger a configuration asks for. Visitor input only ever goes into
@@ -141,7 +144,7 @@ func (s *server) wire(ctx context.Context) error {
 		s.extras.mount(mux)
 	}
 	s.handler = httpx.Recover(s.log, mux)
-	return nil
+	return s.wireDumps(reg) // last: it starts the schedule, and nothing may fail after it
 }
 
 // wirePair prepares the server's side of the pair: its role, and for a main or a backup the
@@ -277,7 +280,12 @@ func (f *freshConns) closeAll() {
 	clear(f.m)
 }
 
-func (s *server) close() error { return s.store.Close() }
+func (s *server) close() error {
+	if s.stopDumps != nil {
+		s.stopDumps()
+	}
+	return s.store.Close()
+}
 
 // listenAndServe runs a configured server until ctx ends.
 func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, x extras, ready func(addr string)) error {

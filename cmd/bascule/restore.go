@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/bascule/bascule/dump"
+	"github.com/bascule/bascule/dump/sftp"
+	"github.com/bascule/bascule/sqlite"
+)
+
+// runRestore is "bascule restore": the database of a data directory becomes the content of a
+// dump, verified whole first. The server of that directory must be stopped; on any error the
+// directory is left as it was.
+func runRestore(ctx context.Context, args []string, s *stdio) error {
+	fs := newFlags("restore", "[-config FILE | -data DIR] [-force] [-ssh-key FILE -known-hosts FILE] DUMP", s)
+	file := fs.String("config", "", "configuration file naming the data directory (and the SSH key of dumps.ssh_key)")
+	data := fs.String("data", "", "data directory (default ./data)")
+	force := fs.Bool("force", false, "restore even over changes of this server that its peer has not pulled yet: they are lost")
+	key := fs.String("ssh-key", "", "private key for an sftp:// dump (default dumps.ssh_key)")
+	known := fs.String("known-hosts", "", "known_hosts file holding the SFTP server's host key (default dumps.known_hosts)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: bascule restore [-config FILE | -data DIR] [-force] [-ssh-key FILE -known-hosts FILE] DUMP")
+		fmt.Fprintln(fs.Output(), "DUMP is a dump file or sftp://user@host[:port]/path/file. Stop the server of the data directory first.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 2, err: errors.New("restore needs one DUMP: a file or sftp://user@host[:port]/path/file")}
+	}
+	cfg, err := loadConfig(*file, "", *data)
+	if err != nil {
+		return err
+	}
+	if cfg.Data.Driver != "sqlite" {
+		return fmt.Errorf("restoring into data.driver %s is not supported by this build", cfg.Data.Driver)
+	}
+	src := fs.Arg(0)
+	var open dump.Opener
+	if strings.HasPrefix(src, "sftp://") {
+		d := cfg.Dumps
+		d.To = src
+		if *key != "" {
+			d.SSHKey = *key
+		}
+		if *known != "" {
+			d.KnownHosts = *known
+		}
+		loc, err := sftp.ParseURL(src)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		name := path.Base(loc.Path)
+		loc.Path = path.Dir(loc.Path)
+		t, err := sftp.Dial(ctx, loc, sftp.Options{KeyFile: d.SSHKey, KnownHostsFile: d.KnownHosts})
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		defer t.Close()
+		open = func(ctx context.Context) (io.ReadCloser, error) { return t.Open(ctx, name) }
+	} else {
+		if _, err := os.Stat(src); err != nil {
+			return err
+		}
+		open = func(context.Context) (io.ReadCloser, error) { return os.Open(src) }
+	}
+	rep, err := sqlite.BeginReplace(cfg.Data.Dir)
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	r, err := dump.Restore(ctx, rep, open, dump.RestoreOptions{Force: *force})
+	if err != nil {
+		return fmt.Errorf("%s: %w\nNothing was changed in %s.", src, err, cfg.Data.Dir)
+	}
+	m := r.Manifest
+	fmt.Fprintf(s.out, "restored %s into %s\n", src, cfg.Data.Dir)
+	role := m.Role
+	if role == "" {
+		role = "role not recorded"
+	}
+	fmt.Fprintf(s.out, "  the dump: server %s (%s), taken %s by bascule %s; %d dialogs, %d interactions\n",
+		m.ServerID, role, m.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), m.Version, m.Rows("dialogs"), m.Rows("interactions"))
+	if r.KeptID {
+		fmt.Fprintf(s.out, "  server id %s kept (the database in place was this server's); its feed goes on after %d\n", r.ServerID, r.Feed)
+	} else {
+		fmt.Fprintf(s.out, "  new server id %s (never the dump's: its peer would skip the new changes); its feed holds the dumped server's %d changes\n", r.ServerID, r.Feed)
+	}
+	origins := make([]string, 0, len(r.Cursors))
+	for o := range r.Cursors {
+		origins = append(origins, o)
+	}
+	slices.Sort(origins)
+	for _, o := range origins {
+		fmt.Fprintf(s.out, "  holds the changes of server %s up to %d\n", o, r.Cursors[o])
+	}
+	if r.Lost > 0 {
+		fmt.Fprintf(s.out, "  -force: %d changes of this server that its peer had not pulled were dropped\n", r.Lost)
+	}
+	return nil
+}
