@@ -92,7 +92,7 @@ func (r *Replacement) Create(ctx context.Context) (*sqlstore.Loader, error) {
 	}
 	r.tmp = tmp
 	p := url.Values{}
-	for _, v := range []string{"journal_mode(MEMORY)", "synchronous(OFF)", "cache_size(-32000)", "foreign_keys(OFF)"} {
+	for _, v := range []string{"journal_mode(MEMORY)", "synchronous(OFF)", "cache_size(-16000)", "foreign_keys(OFF)"} {
 		p.Add("_pragma", v)
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(tmp, FileName)+"?"+p.Encode())
