@@ -171,8 +171,7 @@ func (s *Schedule) dump(ctx context.Context) (*Result, error) {
 func (s *Schedule) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state
-	return st
+	return s.state
 }
 
 // Check reports the last dump's failure, for the status API's list of applications (a
