@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/internal/sqlstore"
 )
 
@@ -25,8 +26,8 @@ type Restored struct {
 	ServerID string // the restored database's server id
 	KeptID   bool   // the server id of the database in place was kept (otherwise it is new)
 	Feed     int64  // the restored database's feed counter
-	Cursors  map[string]int64
-	Lost     int64 // changes of the database in place dropped by Force
+	Cursors  map[sqlstore.Stream]int64
+	Lost     []Lost // changes of the database in place dropped by Force
 }
 
 // Database is the database a restore replaces, locked against any other use meanwhile
@@ -122,7 +123,7 @@ type feedCollector struct {
 	serverID string
 	feed     int64
 	hasFeed  bool
-	cursors  map[string]int64
+	cursors  map[sqlstore.Stream]int64
 }
 
 func (f *feedCollector) Table(name string, columns []string) error {
@@ -159,14 +160,15 @@ func (f *feedCollector) Row(values []any) error {
 		}
 	case "cursors":
 		origin, ok1 := col("origin").(string)
-		seq, ok2 := col("seq").(int64)
-		if !ok1 || !ok2 {
-			return fmt.Errorf("%w: a cursor is not an origin and a sequence", ErrDamaged)
+		class, ok2 := col("class").(string)
+		seq, ok3 := col("seq").(int64)
+		if !ok1 || !ok2 || !ok3 {
+			return fmt.Errorf("%w: a cursor is not an origin, a class and a sequence", ErrDamaged)
 		}
 		if f.cursors == nil {
-			f.cursors = map[string]int64{}
+			f.cursors = map[sqlstore.Stream]int64{}
 		}
-		f.cursors[origin] = seq
+		f.cursors[sqlstore.Stream{Origin: origin, Class: bascule.FeedClass(class)}] = seq
 	}
 	return nil
 }
@@ -226,9 +228,9 @@ func check(ctx context.Context, s *sqlstore.Store, id *identity, counts map[stri
 	if seq, err := s.LastSeq(ctx); err != nil || seq != id.state.Feed {
 		return fmt.Errorf("feed counter %d (%v), want %d", seq, err, id.state.Feed)
 	}
-	for origin, want := range id.state.Cursors {
-		if got, err := s.Cursor(ctx, origin); err != nil || got != want {
-			return fmt.Errorf("cursor of %s %d (%v), want %d", origin, got, err, want)
+	for st, want := range id.state.Cursors {
+		if got, err := s.Cursor(ctx, st.Origin, st.Class); err != nil || got != want {
+			return fmt.Errorf("cursor of %s %s %d (%v), want %d", st.Origin, st.Class, got, err, want)
 		}
 	}
 	for table, want := range counts {
@@ -252,8 +254,10 @@ func check(ctx context.Context, s *sqlstore.Store, id *identity, counts map[stri
 			return fmt.Errorf("read the knowledge of bot %s: %w", b.ID, err)
 		}
 	}
-	if _, err := s.Changes(ctx, 0, 100); err != nil {
-		return fmt.Errorf("read the feed: %w", err)
+	for _, c := range bascule.FeedClasses {
+		if _, err := s.Changes(ctx, c, 0, 100); err != nil {
+			return fmt.Errorf("read the feed: %w", err)
+		}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (r *Replacement) Current(ctx context.Context) (*sqlstore.FeedState, error) 
 		return nil, err
 	}
 	defer db.Close()
-	st, err := sqlstore.ReadFeedState(ctx, db)
+	st, err := sqlstore.ReadFeedState(ctx, db, Dialect)
 	if err != nil {
 		return nil, fmt.Errorf("the database in %s cannot be read (%w): move it away to restore into an empty directory", r.dir, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/internal/sqlstore"
 	"github.com/bascule/bascule/sqlite"
 	"github.com/bascule/bascule/storetest"
@@ -104,7 +105,9 @@ func TestReplacement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := l.SetFeedState(&sqlstore.FeedState{ServerID: "new", Feed: 7, Cursors: map[string]int64{"peer": 3}}); err != nil {
+		st := &sqlstore.FeedState{ServerID: "new", Feed: 7, Cursors: map[sqlstore.Stream]int64{{Origin: "peer", Class: bascule.ClassDialogs}: 3},
+			Meta: map[string]string{"pair_state": "kept"}}
+		if err := l.SetFeedState(st); err != nil {
 			t.Fatal(err)
 		}
 		if err := l.Commit(); err != nil {
@@ -136,8 +139,11 @@ func TestReplacement(t *testing.T) {
 	if seq, _ := s.LastSeq(ctx); seq != 7 {
 		t.Fatalf("feed %d after the replacement", seq)
 	}
-	if c, _ := s.Cursor(ctx, "peer"); c != 3 {
+	if c, _ := s.Cursor(ctx, "peer", bascule.ClassDialogs); c != 3 {
 		t.Fatalf("cursor %d after the replacement", c)
+	}
+	if v, _ := s.Meta(ctx, "pair_state"); v != "kept" {
+		t.Fatalf("meta %q after the replacement", v)
 	}
 	indexes := func(s *sqlstore.Store) (n int) {
 		s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").Scan(&n)

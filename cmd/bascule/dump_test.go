@@ -61,7 +61,7 @@ func TestDumpUnderLoadOverSFTP(t *testing.T) {
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	dumps := filepath.Join(sshd.Dir, "dumps")
 	srv := testenv.StartBascule(t, testenv.BasculeOptions{Name: "main", Config: fmt.Sprintf(
-		"server:\n  role: main\nlog:\n  level: warn\nlimits:\n  per_client:\n    rate: 0\n"+
+		"log:\n  level: warn\nlimits:\n  per_client:\n    rate: 0\n"+
 			"dumps:\n  to: %s\n  keep: 3\n  ssh_key: %s\n  known_hosts: %s\n", sshd.URL(dumps), sshd.KeyFile, sshd.KnownHosts)})
 
 	var answered atomic.Int64
@@ -73,7 +73,7 @@ func TestDumpUnderLoadOverSFTP(t *testing.T) {
 			Questions: heldOut(), OnAnswer: func(string, string) { answered.Add(1) }})
 	}()
 	waitUntil(t, func() bool { return answered.Load() >= 300 })
-	code, out, errOut := runCLI(t, "dump", "-config", srv.Config)
+	code, out, errOut := runCLI(t, "dump", "-config", srv.Config, "-data", srv.DataDir)
 	if code != 0 {
 		t.Fatalf("dump under load: exit %d\n%s%s", code, out, errOut)
 	}
@@ -104,7 +104,7 @@ func TestDumpUnderLoadOverSFTP(t *testing.T) {
 	m := readManifest(t, filepath.Join(dumps, underLoad))
 	var last int64
 	src.QueryRow("SELECT value FROM counters WHERE name = 'feed'").Scan(&last)
-	if m.Role != "main" || m.Feed >= last || m.Rows("interactions") < 300 {
+	if m.Role != "standalone" || m.Feed >= last || m.Rows("interactions") < 300 {
 		t.Fatalf("manifest %+v; the server's feed went on to %d", m, last)
 	}
 
@@ -139,7 +139,7 @@ func TestDumpUnderLoadOverSFTP(t *testing.T) {
 	// Stopped, the server dumps to the same content exactly; retention keeps dumps.keep.
 	for range 3 {
 		time.Sleep(5 * time.Millisecond)
-		if code, out, errOut := runCLI(t, "dump", "-config", srv.Config); code != 0 {
+		if code, out, errOut := runCLI(t, "dump", "-config", srv.Config, "-data", srv.DataDir); code != 0 {
 			t.Fatalf("dump: exit %d\n%s%s", code, out, errOut)
 		}
 	}
@@ -205,14 +205,14 @@ func TestDumpRefused(t *testing.T) {
 		t.Fatalf("a failing dump must not make the server unready: %d %s", code, ready)
 	}
 
-	code, _, errOut := runCLI(t, "dump", "-config", srv.Config)
+	code, _, errOut := runCLI(t, "dump", "-config", srv.Config, "-data", srv.DataDir)
 	if code != 1 || !strings.Contains(errOut, "refuses the write") {
 		t.Fatalf("dump to a read-only server: exit %d %s", code, errOut)
 	}
 	empty := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(empty, nil, 0o600)
 	for known, want := range map[string]string{empty: "unknown SSH host key", sshd.OtherKnownHosts(t): "SSH host key changed"} {
-		code, _, errOut := runCLI(t, "dump", "-config", srv.Config, "-known-hosts", known)
+		code, _, errOut := runCLI(t, "dump", "-config", srv.Config, "-data", srv.DataDir, "-known-hosts", known)
 		if code != 1 || !strings.Contains(errOut, want) {
 			t.Fatalf("dump with known_hosts %s: exit %d %s", known, code, errOut)
 		}

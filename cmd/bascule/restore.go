@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/bascule/bascule/dump"
 	"github.com/bascule/bascule/dump/sftp"
+	"github.com/bascule/bascule/internal/sqlstore"
 	"github.com/bascule/bascule/sqlite"
 )
 
@@ -94,16 +97,14 @@ func runRestore(ctx context.Context, args []string, s *stdio) error {
 	} else {
 		fmt.Fprintf(s.out, "  new server id %s (never the dump's: its peer would skip the new changes); its feed holds the dumped server's %d changes\n", r.ServerID, r.Feed)
 	}
-	origins := make([]string, 0, len(r.Cursors))
-	for o := range r.Cursors {
-		origins = append(origins, o)
+	streams := slices.SortedFunc(maps.Keys(r.Cursors), func(a, b sqlstore.Stream) int {
+		return cmp.Or(cmp.Compare(a.Origin, b.Origin), cmp.Compare(a.Class, b.Class))
+	})
+	for _, st := range streams {
+		fmt.Fprintf(s.out, "  holds the %s changes of server %s up to %d\n", st.Class, st.Origin, r.Cursors[st])
 	}
-	slices.Sort(origins)
-	for _, o := range origins {
-		fmt.Fprintf(s.out, "  holds the changes of server %s up to %d\n", o, r.Cursors[o])
-	}
-	if r.Lost > 0 {
-		fmt.Fprintf(s.out, "  -force: %d changes of this server that its peer had not pulled were dropped\n", r.Lost)
+	for _, l := range r.Lost {
+		fmt.Fprintf(s.out, "  -force: dropped this server's %s changes after %d (up to %d), which its peer had not pulled\n", l.Class, l.After, l.Upto)
 	}
 	return nil
 }

@@ -101,6 +101,7 @@ func TestRestoreIntoEmptyDirectory(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
 	populate(t, src)
+	must(t, src.SetMeta(ctx, "pair_state", "the main's"))
 	target := dump.Dir(t.TempDir())
 	res, err := dump.Dump(ctx, src, target, dump.Options{Role: "main", Keep: 2})
 	must(t, err)
@@ -125,26 +126,42 @@ func TestRestoreIntoEmptyDirectory(t *testing.T) {
 	if seq, _ := got.LastSeq(ctx); seq != feed {
 		t.Fatalf("feed counter %d, want the dump's %d", seq, feed)
 	}
-	if c, _ := got.Cursor(ctx, src.ServerID()); c != feed {
-		t.Fatalf("cursor of the dumped server %d, want %d: the data holds its whole feed", c, feed)
+	if c := cursors(t, got, src.ServerID()); c != [2]int64{feed, feed} {
+		t.Fatalf("cursors of the dumped server %v, want %d: the data holds its whole feed", c, feed)
+	}
+	if v, _ := got.Meta(ctx, "pair_state"); v != "" {
+		t.Fatalf("the dumped server's place in the pair came along: %q", v)
 	}
 	// The peer pulls the new origin from 0 and gets everything the dump holds.
-	changes, err := got.Changes(ctx, 0, 10_000)
-	must(t, err)
+	changes := own(t, got)
 	if int64(len(changes)) != feed || changes[0].Origin != r.ServerID {
 		t.Fatalf("the new server serves %d changes (origin %s), want %d of its own", len(changes), changes[0].Origin, feed)
 	}
 	peer := openStore(t, t.TempDir())
 	storetest.Replicate(t, got, peer)
 	storetest.AssertSameKnowledge(t, src, peer, storetest.BotID)
-	dumptest.Equal(t, "a peer fed by the restored server", pick(dumptest.Digests(t, peer.DB()), "dialogs", "interactions", "variables", "feedback", "visits"),
-		pick(want, "dialogs", "interactions", "variables", "feedback", "visits"))
+	dumptest.Equal(t, "a peer fed by the restored server", dumptest.Shared(t, peer.DB()), dumptest.Shared(t, src.DB()))
 }
 
-func pick(m map[string]dumptest.Digest, keys ...string) map[string]dumptest.Digest {
-	out := map[string]dumptest.Digest{}
-	for _, k := range keys {
-		out[k] = m[k]
+// cursors returns a store's cursors of origin's streams: knowledge, dialogs.
+func cursors(t *testing.T, s bascule.Store, origin string) (c [2]int64) {
+	t.Helper()
+	for i, class := range bascule.FeedClasses {
+		var err error
+		c[i], err = s.Cursor(context.Background(), origin, class)
+		must(t, err)
+	}
+	return c
+}
+
+// own returns the changes a store serves, of every class, after since.
+func own(t *testing.T, s bascule.Store, since ...int64) []bascule.Change {
+	t.Helper()
+	var out []bascule.Change
+	for _, class := range bascule.FeedClasses {
+		ch, err := s.Changes(context.Background(), class, append(since, 0)[0], 100_000)
+		must(t, err)
+		out = append(out, ch...)
 	}
 	return out
 }
@@ -159,6 +176,8 @@ func TestRestoreOntoBackupKeepsThePair(t *testing.T) {
 	backup, err := sqlite.Open(ctx, backupDir, sqlite.Options{})
 	must(t, err)
 	backupID := backup.ServerID()
+	must(t, backup.SetMeta(ctx, "pair_state", "the backup's"))
+	must(t, main.SetMeta(ctx, "pair_state", "the main's"))
 	populate(t, main)
 	storetest.Replicate(t, main, backup)
 	talk(t, backup, 3) // the backup served some visitors...
@@ -174,25 +193,27 @@ func TestRestoreOntoBackupKeepsThePair(t *testing.T) {
 
 	r, err := restore(ctx, backupDir, fromTarget(target, res.Name), dump.RestoreOptions{})
 	must(t, err)
-	if !r.KeptID || r.ServerID != backupID || r.Feed != backupFeed || r.Lost != 0 {
+	if !r.KeptID || r.ServerID != backupID || r.Feed != backupFeed || len(r.Lost) != 0 {
 		t.Fatalf("restore onto the backup: %+v (backup %s at %d)", r, backupID, backupFeed)
 	}
 	backup = openStore(t, backupDir)
 	if backup.ServerID() != backupID {
 		t.Fatalf("the backup's id changed to %s", backup.ServerID())
 	}
-	if c, _ := backup.Cursor(ctx, main.ServerID()); c != res.Manifest.Feed {
-		t.Fatalf("backup's cursor of the main %d, want the dump's feed %d", c, res.Manifest.Feed)
+	if c := cursors(t, backup, main.ServerID()); c != [2]int64{res.Manifest.Feed, res.Manifest.Feed} {
+		t.Fatalf("backup's cursors of the main %v, want the dump's feed %d", c, res.Manifest.Feed)
 	}
-	if c, _ := backup.Cursor(ctx, backupID); c != 0 {
-		t.Fatalf("the backup has a cursor of itself: %d", c)
+	if c := cursors(t, backup, backupID); c != [2]int64{} {
+		t.Fatalf("the backup has cursors of itself: %v", c)
 	}
-	if own, _ := backup.Changes(ctx, 0, 10); len(own) != 0 {
+	if own := own(t, backup); len(own) != 0 {
 		t.Fatalf("the backup serves %d changes after the restore: the main has them all", len(own))
 	}
+	if v, _ := backup.Meta(ctx, "pair_state"); v != "the backup's" {
+		t.Fatalf("the backup's place in the pair is %q after the restore", v)
+	}
 	// Replication resumes after the dump: only what the main did since is sent.
-	pending, err := main.Changes(ctx, res.Manifest.Feed, 10_000)
-	must(t, err)
+	pending := own(t, main, res.Manifest.Feed)
 	if want := mainFeed - res.Manifest.Feed; int64(len(pending)) != want || want == 0 {
 		t.Fatalf("%d changes to send after the restore, want %d", len(pending), want)
 	}
@@ -206,8 +227,7 @@ func TestRestoreOntoBackupKeepsThePair(t *testing.T) {
 	if ins, _ := main.Interactions(ctx, ds[0].ID, 0); len(ins) != 3 {
 		t.Fatalf("the main got %d interactions of the backup's new dialog, want 3", len(ins))
 	}
-	tables := []string{"bots", "knowledge", "matching_groups", "sentences", "dialogs", "interactions", "variables", "feedback", "visits", "erased_clients", "erased_dialogs"}
-	dumptest.Equal(t, "the pair after the restore", pick(dumptest.Digests(t, backup.DB()), tables...), pick(dumptest.Digests(t, main.DB()), tables...))
+	dumptest.Equal(t, "the pair after the restore", dumptest.Shared(t, backup.DB()), dumptest.Shared(t, main.DB()))
 }
 
 // A backup that originated changes the main had not pulled yet would lose them: the restore
@@ -238,8 +258,8 @@ func TestRestoreRefusesToLoseChanges(t *testing.T) {
 
 	r, err := restore(ctx, backupDir, fromTarget(target, res.Name), dump.RestoreOptions{Force: true})
 	must(t, err)
-	if r.Lost != 2*7 || r.ServerID != backupID {
-		t.Fatalf("forced restore: %+v, want 14 changes lost (7 per dialog)", r)
+	if len(r.Lost) != 1 || r.Lost[0].Class != bascule.ClassDialogs || r.ServerID != backupID {
+		t.Fatalf("forced restore: %+v, want the backup's dialogs changes lost", r)
 	}
 }
 
@@ -270,7 +290,7 @@ func TestRestoreOwnDump(t *testing.T) {
 	if seq, _ := s.LastSeq(ctx); seq != feed {
 		t.Fatalf("feed counter %d, want %d (never reuse a sequence)", seq, feed)
 	}
-	own, _ := s.Changes(ctx, 0, 10_000)
+	own := own(t, s)
 	if int64(len(own)) != res.Manifest.Feed {
 		t.Fatalf("%d own changes kept, want the dump's %d", len(own), res.Manifest.Feed)
 	}

@@ -132,19 +132,19 @@ func buildDatabase(t *testing.T, dir string, interactions int) {
 		return fmt.Sprintf("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < %d) ", n-1)
 	}
 	stmts := []string{
-		series(dialogs) + `INSERT INTO dialogs (id, bot_id, client_id, language, space, origin, continues, started_at, user_url, browser, os)
-			SELECT ` + did("i") + `, ?1, printf('c%014d', i), 'en', 'Defaut', ?2, '', ?4 + i * 1000,
+		series(dialogs) + `INSERT INTO dialogs (seq, id, bot_id, client_id, language, space, origin, continues, continues_via, started_at, user_url, browser, os)
+			SELECT i + 1, ` + did("i") + `, ?1, printf('c%014d', i), 'en', 'Defaut', ?2, '', '', ?4 + i * 1000,
 			'https://shop.example.com/products/' || (i % 977), 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0', 'Linux' FROM c`,
-		series(interactions) + `INSERT INTO interactions (id, dialog_id, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author)
-			SELECT ` + iid + `, ` + did("(i / 4)") + `, ?1, i % 4 + 1, ?4 + i * 250, ?2,
+		series(interactions) + `INSERT INTO interactions (id, dialog_id, dialog_seq, bot_id, n, at, server, question, answer, type, knowledge_id, score, language, space, author)
+			SELECT ` + iid + `, ` + did("(i / 4)") + `, i / 4 + 1, ?1, i % 4 + 1, ?4 + i * 250, ?2,
 			CASE i % 5 WHEN 0 THEN 'Where is my order ' || i WHEN 1 THEN 'how can i return an item i bought last week'
 			WHEN 2 THEN 'Do you deliver to Belgium?' WHEN 3 THEN 'je voudrais changer mon adresse de livraison' ELSE 'hello' END,
 			'<p>' || CASE i % 4 WHEN 0 THEN 'You can follow your order in <a href="https://shop.example.com/account/orders">your account</a>, under Orders. A tracking link is sent by email as soon as the parcel leaves our warehouse.'
 			WHEN 1 THEN 'Returns are free within 30 days: print the label from your account and drop the parcel at any post office.'
 			WHEN 2 THEN 'We deliver to France, Belgium, Luxembourg and Switzerland in 2 to 4 working days.' ELSE 'Hello! How can I help you?' END || '</p>',
 			'DMUnderstoodQuestion', i % 60 + 1, 0.5 + (i % 50) / 100.0, 'en', 'Defaut', '' FROM c`,
-		series(dialogs) + `INSERT INTO changes (origin, seq, entity, key, op, data, at) SELECT ?2, ?3 + i + 1, 'dialog', ` + did("i") + `, 'put', '', ?4 + i * 1000 FROM c`,
-		series(interactions) + `INSERT INTO changes (origin, seq, entity, key, op, data, at) SELECT ?2, ?3 + ?5 + i + 1, 'interaction', ` + iid + `, 'put', '', ?4 + i * 250 FROM c`,
+		series(dialogs) + `INSERT INTO changes (origin, class, seq, entity, key, op, data, at) SELECT ?2, 'dialogs', ?3 + i + 1, 'dialog', ` + did("i") + `, 'put', '', ?4 + i * 1000 FROM c`,
+		series(interactions) + `INSERT INTO changes (origin, class, seq, entity, key, op, data, at) SELECT ?2, 'dialogs', ?3 + ?5 + i + 1, 'interaction', ` + iid + `, 'put', '', ?4 + i * 250 FROM c`,
 		`UPDATE counters SET value = ?3 + ?5 + ?6 WHERE name = 'feed'`,
 	}
 	tx, err := db.BeginTx(ctx, nil)

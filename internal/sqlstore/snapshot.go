@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bascule/bascule"
 )
 
 // Tables are the tables of the shared schema that hold data, in the order a dump carries them
@@ -24,6 +26,7 @@ var Tables = []string{"meta", "counters", "bots", "knowledge", "matching_groups"
 // the writer, so a dump needs no lock and no stop.
 type Snapshot struct {
 	tx *sql.Tx
+	d  Dialect
 	// Schema is the schema version of the database (its last migration).
 	Schema int
 }
@@ -34,7 +37,7 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot: %w", err)
 	}
-	sn := &Snapshot{tx: tx}
+	sn := &Snapshot{tx: tx, d: s.d}
 	// SQLite fixes a deferred transaction's snapshot at its first read: this one.
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&sn.Schema); err != nil {
 		tx.Rollback()
@@ -95,40 +98,78 @@ func (t *TableRows) Err() error { return t.rows.Err() }
 // Close releases the rows.
 func (t *TableRows) Close() error { return t.rows.Close() }
 
+// Stream is one class of changes of one origin, pulled with its own cursor.
+type Stream struct {
+	Origin string
+	Class  bascule.FeedClass
+}
+
 // FeedState is where a database stands in the replication between the servers: whose it is,
-// the last sequence of its own feed, and what it applied from each peer.
+// how far its own feed goes, what it applied from each peer's streams, and what it keeps about
+// itself.
 type FeedState struct {
 	ServerID string
-	Feed     int64            // counters.feed: the Seq of its newest own change
-	Cursors  map[string]int64 // origin -> the last Seq applied from it
+	Feed     int64                       // counters.feed: the Seq of its newest own change
+	Last     map[bascule.FeedClass]int64 // the Seq of its newest own change of each class
+	Cursors  map[Stream]int64            // the last Seq applied from each stream
+	// Meta is what the server keeps about itself besides its id (its place in the pair).
+	Meta map[string]string
 }
 
 // FeedState reads the feed state of the snapshot.
 func (sn *Snapshot) FeedState(ctx context.Context) (*FeedState, error) {
-	return ReadFeedState(ctx, sn.tx)
+	return ReadFeedState(ctx, sn.tx, sn.d)
 }
 
 // ReadFeedState reads the feed state of a database (a *sql.DB or a *sql.Tx).
-func ReadFeedState(ctx context.Context, db queryer) (*FeedState, error) {
-	st := &FeedState{Cursors: map[string]int64{}}
-	if err := db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'server_id'").Scan(&st.ServerID); err != nil {
-		return nil, fmt.Errorf("read server id: %w", err)
+func ReadFeedState(ctx context.Context, db queryer, d Dialect) (*FeedState, error) {
+	q := (&Store{d: d}).q
+	st := &FeedState{Last: map[bascule.FeedClass]int64{}, Cursors: map[Stream]int64{}, Meta: map[string]string{}}
+	rows, err := db.QueryContext(ctx, "SELECT key, value FROM meta")
+	if err != nil {
+		return nil, fmt.Errorf("read meta: %w", err)
+	}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if k == "server_id" {
+			st.ServerID = v
+		} else {
+			st.Meta[k] = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if st.ServerID == "" {
+		return nil, errors.New("no server id")
 	}
 	if err := db.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'feed'").Scan(&st.Feed); err != nil {
 		return nil, fmt.Errorf("read feed counter: %w", err)
 	}
-	rows, err := db.QueryContext(ctx, "SELECT origin, seq FROM cursors")
+	for _, c := range bascule.FeedClasses {
+		var last int64
+		if err := db.QueryRowContext(ctx, q("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE origin = ? AND class = ?"), st.ServerID, string(c)).Scan(&last); err != nil {
+			return nil, fmt.Errorf("read the feed: %w", err)
+		}
+		st.Last[c] = last
+	}
+	rows, err = db.QueryContext(ctx, "SELECT origin, class, seq FROM cursors")
 	if err != nil {
 		return nil, fmt.Errorf("read cursors: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var origin string
+		var s Stream
 		var seq int64
-		if err := rows.Scan(&origin, &seq); err != nil {
+		if err := rows.Scan(&s.Origin, &s.Class, &seq); err != nil {
 			return nil, err
 		}
-		st.Cursors[origin] = seq
+		st.Cursors[s] = seq
 	}
 	return st, rows.Err()
 }
@@ -242,8 +283,9 @@ func (l *Loader) flush() error {
 	return nil
 }
 
-// SetFeedState makes the loaded database belong to st.ServerID with st's feed counter and
-// exactly st's cursors (a restore decides them: see package dump).
+// SetFeedState makes the loaded database belong to st.ServerID, with st's feed counter and
+// exactly st's cursors and meta (a restore decides them: see package dump). st.Last is not
+// written: it follows from the feed's rows.
 func (l *Loader) SetFeedState(st *FeedState) error {
 	if err := l.flush(); err != nil {
 		return err
@@ -253,8 +295,16 @@ func (l *Loader) SetFeedState(st *FeedState) error {
 		_, err := l.tx.ExecContext(l.ctx, l.s.q(q), args...)
 		return err
 	}
-	if err := exec("INSERT INTO meta (key, value) VALUES ('server_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", st.ServerID); err != nil {
+	if err := exec("DELETE FROM meta"); err != nil {
+		return err
+	}
+	if err := exec("INSERT INTO meta (key, value) VALUES ('server_id', ?)", st.ServerID); err != nil {
 		return fmt.Errorf("set server id: %w", err)
+	}
+	for k, v := range st.Meta {
+		if err := exec("INSERT INTO meta (key, value) VALUES (?, ?)", k, v); err != nil {
+			return fmt.Errorf("set meta %s: %w", k, err)
+		}
 	}
 	if err := exec("INSERT INTO counters (name, value) VALUES ('feed', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", st.Feed); err != nil {
 		return fmt.Errorf("set feed counter: %w", err)
@@ -262,9 +312,9 @@ func (l *Loader) SetFeedState(st *FeedState) error {
 	if err := exec("DELETE FROM cursors"); err != nil {
 		return err
 	}
-	for origin, seq := range st.Cursors {
-		if err := exec("INSERT INTO cursors (origin, seq) VALUES (?, ?)", origin, seq); err != nil {
-			return fmt.Errorf("set cursor of %s: %w", origin, err)
+	for s, seq := range st.Cursors {
+		if err := exec("INSERT INTO cursors (origin, class, seq) VALUES (?, ?, ?)", s.Origin, string(s.Class), seq); err != nil {
+			return fmt.Errorf("set cursor of %s %s: %w", s.Origin, s.Class, err)
 		}
 	}
 	return nil
