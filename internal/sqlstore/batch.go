@@ -80,16 +80,22 @@ func (s *Store) writer(maxBatch int) {
 			}
 		}
 		batch = s.gather(batch, maxBatch)
+		s.lastBatch = len(batch)
 		s.runBatch(batch)
 	}
 }
 
-// linger is how long the writer waits for more writes once the queue is empty: a commit has a
-// fixed cost (the log's header, the sync), and under load a millisecond gathers many answers
-// into one. An answer waits at most this long more; a quiet server does not notice.
-const linger = time.Millisecond
+// linger is how long the writer waits for more writes once the queue is empty, when the last
+// batch shows load (lingerFrom writes or more): a commit has a fixed cost (the log's header,
+// the sync), and under load a millisecond gathers many answers into one. With few writers
+// there is nobody to wait for, and the writer commits at once.
+const (
+	linger     = time.Millisecond
+	lingerFrom = 4
+)
 
-// gather adds to batch the writes that are queued or arrive within linger.
+// gather adds to batch the writes that are queued, and under load those that arrive within
+// linger.
 func (s *Store) gather(batch []*op, maxBatch int) []*op {
 	var deadline <-chan time.Time
 	for len(batch) < maxBatch {
@@ -98,6 +104,9 @@ func (s *Store) gather(batch []*op, maxBatch int) []*op {
 			batch = append(batch, o)
 			continue
 		default:
+		}
+		if s.lastBatch < lingerFrom {
+			return batch
 		}
 		if deadline == nil {
 			t := time.NewTimer(linger)

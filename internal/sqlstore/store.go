@@ -42,6 +42,7 @@ type Store struct {
 	now      func() time.Time
 
 	queue      chan *op
+	lastBatch  int // size of the writer's last batch; the writer goroutine alone uses it
 	stop       chan struct{}
 	stopped    chan struct{}
 	background sync.WaitGroup
