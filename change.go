@@ -37,6 +37,7 @@ const (
 	EntityVariable    = "variable"
 	EntityFeedback    = "feedback"
 	EntityVisit       = "visit"
+	EntityUpload      = "upload" // a file a visitor sent; its content travels with the change
 	EntityClient      = "client" // OpDelete: a GDPR erasure of one client's dialogs
 	EntityAccount     = "account"
 	EntityServer      = "server" // role changes such as a promotion
@@ -50,7 +51,7 @@ type FeedClass string
 // The feed classes.
 const (
 	ClassKnowledge FeedClass = "knowledge" // bots, knowledge, groups, sentences, accounts, server role
-	ClassDialogs   FeedClass = "dialogs"   // dialogs, interactions, variables, feedback, visits, erasures
+	ClassDialogs   FeedClass = "dialogs"   // dialogs, interactions, variables, feedback, visits, uploads, erasures
 )
 
 // FeedClasses lists the classes in the order a new peer should pull them (bots first).
