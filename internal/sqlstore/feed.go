@@ -36,7 +36,10 @@ func (s *Store) Changes(ctx context.Context, class bascule.FeedClass, since int6
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return out, s.fillReferences(ctx, out)
+	if err := s.fillReferences(ctx, out); err != nil {
+		return nil, err
+	}
+	return s.fillUploads(ctx, out)
 }
 
 // fillReferences reads the rows that dialog and interaction puts refer to. A row that is gone
@@ -256,6 +259,10 @@ func (t *Tx) apply(c *bascule.Change) error {
 		}
 		_, err = t.insertVisit(v)
 		return err
+	case bascule.EntityUpload + " " + bascule.OpPut:
+		return t.applyUpload(c)
+	case bascule.EntityUpload + " " + bascule.OpDelete:
+		return t.exec("DELETE FROM uploads WHERE id = ?", c.Key)
 	case bascule.EntityClient + " " + bascule.OpDelete:
 		e, err := decode[bascule.ClientErasure](c)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // its new database itself. A migration that adds a table adds it here (a test compares this
 // list with the schema).
 var Tables = []string{"meta", "counters", "bots", "knowledge", "matching_groups", "sentences",
-	"dialogs", "interactions", "variables", "feedback", "visits", "erased_clients", "erased_dialogs",
+	"dialogs", "interactions", "variables", "feedback", "visits", "uploads", "erased_clients", "erased_dialogs",
 	"changes", "cursors"}
 
 // Snapshot is a consistent view of the whole database: one read transaction, so that every
