@@ -12,6 +12,7 @@ import (
 type Store interface {
 	KnowledgeStore
 	DialogStore
+	UploadStore
 	FeedStore
 	// Meta returns a value the server keeps about itself (its place in the pair), "" if unset.
 	Meta(ctx context.Context, key string) (string, error)
@@ -80,12 +81,25 @@ type DialogStore interface {
 	EraseClient(ctx context.Context, e *ClientErasure) (int, error)
 }
 
+// UploadStore holds the files visitors send. They belong to their dialog: replicated with it
+// (EntityUpload) and erased with it.
+type UploadStore interface {
+	// SaveUpload stores a file of an existing dialog (not found otherwise). Its id is random: a
+	// file saved twice under one id is stored once.
+	SaveUpload(ctx context.Context, u *Upload) error
+	// Upload returns a file with its content.
+	Upload(ctx context.Context, id string) (*Upload, error)
+	// Uploads lists the files of a dialog, oldest first, without their content.
+	Uploads(ctx context.Context, dialogID string) ([]Upload, error)
+}
+
 // FeedStore is the change feed and the cursors of what was applied from peers.
 type FeedStore interface {
 	// ServerID is the id of the server this database belongs to, created with the database.
 	ServerID() string
 	// Changes returns up to limit changes of a class this server originated, with Seq > since,
-	// in order.
+	// in order. Changes that carry files (uploads) may end a batch early, so that one answer
+	// holds at most a few tens of MiB.
 	Changes(ctx context.Context, class FeedClass, since int64, limit int) ([]Change, error)
 	// LastSeq is the Seq of the newest change this server originated.
 	LastSeq(ctx context.Context) (int64, error)

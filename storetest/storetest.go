@@ -30,6 +30,8 @@ func Run(t *testing.T, open Factory) {
 	t.Run("ClockSkew", func(t *testing.T) { testClockSkew(t, open) })
 	t.Run("ReadsFollowReplication", func(t *testing.T) { testReadsFollowReplication(t, open) })
 	t.Run("RetriesAmongConcurrentTalks", func(t *testing.T) { testRetriesAmongConcurrentTalks(t, open) })
+	t.Run("Uploads", func(t *testing.T) { testUploads(t, open) })
+	t.Run("UploadErasure", func(t *testing.T) { testUploadErasure(t, open) })
 }
 
 // testReadsFollowReplication: what a store serves about a dialog (activity, position, recent
