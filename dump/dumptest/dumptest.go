@@ -78,7 +78,7 @@ func TableDigest(t testing.TB, db *sql.DB, from string, exclude ...string) Diges
 // Tables are the tables whose content a restore must leave exactly as dumped. meta,
 // counters, cursors and the origin of changes carry the restored server's identity instead.
 var Tables = []string{"bots", "knowledge", "matching_groups", "sentences", "dialogs", "interactions", "variables",
-	"feedback", "visits", "erased_clients", "erased_dialogs"}
+	"feedback", "visits", "uploads", "erased_clients", "erased_dialogs"}
 
 // Digests digests Tables, and changes without their origin.
 func Digests(t testing.TB, db *sql.DB) map[string]Digest {
@@ -96,7 +96,7 @@ func Digests(t testing.TB, db *sql.DB) map[string]Digest {
 func Shared(t testing.TB, db *sql.DB) map[string]Digest {
 	t.Helper()
 	out := map[string]Digest{}
-	for _, table := range []string{"bots", "knowledge", "matching_groups", "sentences", "variables", "feedback", "visits", "erased_clients", "erased_dialogs"} {
+	for _, table := range []string{"bots", "knowledge", "matching_groups", "sentences", "variables", "feedback", "visits", "uploads", "erased_clients", "erased_dialogs"} {
 		out[table] = TableDigest(t, db, table)
 	}
 	out["dialogs"] = TableDigest(t, db, "dialogs", "seq")

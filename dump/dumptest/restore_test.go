@@ -44,8 +44,8 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// talk records n dialogs of three questions each, with a variable, a vote and a visit, as
-// server s would serve them; it returns the dialogs.
+// talk records n dialogs of three questions each, with a variable, a vote, a visit and a
+// file, as server s would serve them; it returns the dialogs.
 func talk(t *testing.T, s bascule.Store, n int) []*bascule.Dialog {
 	t.Helper()
 	ctx := context.Background()
@@ -66,6 +66,7 @@ func talk(t *testing.T, s bascule.Store, n int) []*bascule.Dialog {
 		must(t, s.SetVariable(ctx, &bascule.Variable{DialogID: d.ID, Name: "order", Value: fmt.Sprint(i)}))
 		must(t, s.RecordFeedback(ctx, &bascule.Feedback{ID: bascule.NewID(), DialogID: d.ID, Kind: bascule.FeedbackVote, Value: "positive", At: now}))
 		must(t, s.RecordVisit(ctx, &bascule.Visit{ID: bascule.NewID(), BotID: storetest.BotID, ClientID: d.ClientID, At: now, Server: s.ServerID()}))
+		must(t, s.SaveUpload(ctx, storetest.NewUpload(d, "scan «1».pdf", []byte{'%', 0, 0xff, byte(i)}, now)))
 		ds = append(ds, d)
 	}
 	return ds
