@@ -1,6 +1,7 @@
 package chatapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -30,7 +31,7 @@ func (a *API) talk(w http.ResponseWriter, r *http.Request) error {
 		BotID: botOf(r), ContextID: r.PathValue("ctx"), Input: f.Get("userInput"),
 		Language: f.Get("language"), Space: f.Get("space"), ClientID: f.Get("clientId"),
 		UserURL: f.Get("userUrl"), Browser: f.Get("browser"), OS: f.Get("os"),
-		InteractionID: f.Get("interactionId"),
+		InteractionID: f.Get("interactionId"), Variables: pageVariables(f.Get("variables")),
 	})
 	if err != nil {
 		return err
@@ -38,6 +39,32 @@ func (a *API) talk(w http.ResponseWriter, r *http.Request) error {
 	a.metrics.talkSeconds.Observe(time.Since(start).Seconds())
 	a.metrics.answers.WithLabelValues(res.Type).Inc()
 	return ok(w, a.talkValues(botOf(r), res))
+}
+
+// pageVariables reads a talk's variables field: a JSON object of the page's variables (the
+// dydu chatbox sends {} unless the site set some). Values that are not strings keep their JSON
+// text as sent; null leaves a variable unset. A field that is not an object is ignored: a
+// question must not fail on it.
+func pageVariables(field string) map[string]string {
+	if field == "" || field == "{}" {
+		return nil // the common case, on the hottest path
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal([]byte(field), &raw) != nil {
+		return nil
+	}
+	vars := make(map[string]string, len(raw))
+	for name, v := range raw {
+		var s string
+		switch {
+		case string(v) == "null": // unset
+		case json.Unmarshal(v, &s) == nil:
+			vars[name] = s
+		default:
+			vars[name] = string(v)
+		}
+	}
+	return vars
 }
 
 func (a *API) talkValues(bot string, res *engine.TalkResult) *envelope {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -21,6 +22,11 @@ type Options struct {
 	// Forward sends questions of dialogs that live on the other server there (nil: a server
 	// without a peer answers everything itself).
 	Forward Forwarder
+	// WebServices makes the calls of knowledge answers that name a web service (nil: such
+	// answers are their service's fallback).
+	WebServices WebServices
+	// Log receives what the engine reports itself: failed web services (nil: discarded).
+	Log *slog.Logger
 }
 
 // Engine applies the dialog rules: it resolves the visitor's context, answers with the bot's
@@ -63,6 +69,9 @@ func New(store bascule.Store, opt Options) *Engine {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{store: store, opt: opt, bots: map[string]*botEntry{}, top: map[topKey]topEntry{}}
 	store.OnKnowledgeChange(e.forget)

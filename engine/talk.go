@@ -39,6 +39,9 @@ type TalkRequest struct {
 	InteractionID string `json:"interactionId,omitempty"`
 	// Forwarded marks a question another server sent here: it is answered here, never sent on.
 	Forwarded bool `json:"forwarded,omitempty"`
+	// Variables are the page's variables sent with the question (the dydu chatbox's variables
+	// field). Web services called for this answer see them, over the dialog's stored ones.
+	Variables map[string]string `json:"variables,omitempty"`
 }
 
 // TalkResult is the bot's answer.
@@ -101,14 +104,17 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 			return &TalkResult{Language: res.Language, Space: res.Space, Time: now}, nil
 		}
 		input = "" // the visitor did not type it
-		res.Text, res.Type, res.KnowledgeID = k.Answer, bascule.TypeUnderstood, k.ID
+		if res.Text, err = e.knowledgeText(ctx, bot, d, isNew, k, req.Variables); err != nil {
+			return nil, err
+		}
+		res.Type, res.KnowledgeID = bascule.TypeUnderstood, k.ID
 	case input == "":
 		res.Text, res.Type = bot.Sentence(bascule.SentenceEmpty, res.Language), bascule.TypeEmpty
 	case utf8.RuneCountInString(input) > e.opt.MaxInput:
 		input = truncateRunes(input, e.opt.MaxInput)
 		res.Text, res.Type = bot.Sentence(bascule.SentenceTooLong, res.Language), bascule.TypeTooLong
 	default:
-		if err := e.answer(ctx, bot, d, isNew, input, res); err != nil {
+		if err := e.answer(ctx, bot, d, isNew, input, req.Variables, res); err != nil {
 			return nil, err
 		}
 	}
@@ -173,14 +179,18 @@ func (e *Engine) resolve(ctx context.Context, bot *Bot, req *TalkRequest, res *T
 	return d, true, nil
 }
 
-// answer matches the question and applies the thresholds.
-func (e *Engine) answer(ctx context.Context, bot *Bot, d *bascule.Dialog, isNew bool, input string, res *TalkResult) error {
+// answer matches the question and applies the thresholds; vars are the page's variables.
+func (e *Engine) answer(ctx context.Context, bot *Bot, d *bascule.Dialog, isNew bool, input string, vars map[string]string, res *TalkResult) error {
 	matches := bot.Index.Search(input, res.Language, res.Space, maxSuggestions+1)
 	verdict, chosen := Decide(matches)
 	switch verdict {
 	case Understood:
 		k := chosen[0].Knowledge
-		res.Text, res.Type, res.KnowledgeID = k.Answer, bascule.TypeUnderstood, k.ID
+		text, err := e.knowledgeText(ctx, bot, d, isNew, k, vars)
+		if err != nil {
+			return err
+		}
+		res.Text, res.Type, res.KnowledgeID = text, bascule.TypeUnderstood, k.ID
 		res.AskFeedback = bot.KB.Bot.Settings.AskFeedback
 	case Reword:
 		var b strings.Builder

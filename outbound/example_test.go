@@ -7,15 +7,18 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/outbound"
+	"github.com/bascule/bascule/sqlite"
 )
 
 // How a server wires the proxy settings: load at start (refuse to start on a bad file), follow
-// the file, reload on SIGHUP, and give every outbound client the watcher's transport.
+// the file, reload on SIGHUP, and give the engine web services whose client uses the watcher's
+// transport. The engine calls them for knowledge answers that name a web service, and renders
+// the JSON they answer into the answer.
 func Example() {
 	ctx := context.Background()
-	path, err := outbound.DefaultPath() // or the path bascule.yml names
+	path, err := outbound.DefaultPath() // or the path bascule.yml names (outbound.options)
 	if err != nil {
 		slog.Error("proxy settings", "err", err)
 		os.Exit(1)
@@ -34,15 +37,11 @@ func Example() {
 		}
 	}()
 
-	services := outbound.NewWebServices(outbound.NewClient(proxies))
-	ws := bascule.WebService{Name: "weather", URL: "https://api.example.com/weather/{{.city}}",
-		Fallback: "<p>The weather service does not answer.</p>"}
-	vars := map[string]string{"city": "Lyon"}
-	answer := ws.Fallback
-	if resp, err := services.Call(ctx, ws, vars); err == nil {
-		if html, err := outbound.RenderAnswer("<p>{{.response.temperature}} °C in {{.vars.city}}</p>", vars, resp); err == nil {
-			answer = html
-		}
+	store, err := sqlite.Open(ctx, "data", sqlite.Options{})
+	if err != nil {
+		slog.Error("database", "err", err)
+		os.Exit(1)
 	}
-	_ = answer
+	defer store.Close()
+	_ = engine.New(store, engine.Options{WebServices: outbound.NewWebServices(outbound.NewClient(proxies))})
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -25,7 +24,8 @@ const (
 	MaxResponseSize          = 1 << 20
 )
 
-// WebServices makes the outbound calls knowledge answers declare (bascule.WebService).
+// WebServices makes the outbound calls knowledge answers declare (bascule.WebService); the
+// engine renders the decoded answer into the knowledge's answer.
 //
 // Dialog variables are typed by visitors, so they never change the shape of a request: every
 // value a URL or body template inserts is escaped for where it lands, automatically, and a
@@ -263,26 +263,6 @@ func escapeXML(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
 	return b.String()
-}
-
-// RenderAnswer fills an answer's {{.vars.name}} and {{.response.field.subfield}} placeholders
-// with html/template, so every inserted value is escaped for its place in the HTML (a service
-// answering "<script>" shows the text, a javascript: URL in an href is neutralised). A missing
-// variable or field is an error: the caller then answers ws.Fallback rather than a sentence
-// with a hole in it.
-func RenderAnswer(answerHTML string, vars map[string]string, response any) (string, error) {
-	t, err := htmltemplate.New("answer").Option("missingkey=error").Parse(answerHTML)
-	if err != nil {
-		return "", fmt.Errorf("answer template: %w", err)
-	}
-	if vars == nil {
-		vars = map[string]string{}
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, map[string]any{"vars": vars, "response": response}); err != nil {
-		return "", fmt.Errorf("answer template: %w", err)
-	}
-	return b.String(), nil
 }
 
 // describeStatus explains a service's error status, naming the proxy when the request went

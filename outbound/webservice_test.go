@@ -49,12 +49,10 @@ func TestCallGETEscapesURLVariables(t *testing.T) {
 	if ua := got.Header.Get("User-Agent"); ua != "Bascule/"+bascule.Version {
 		t.Errorf("User-Agent %q", ua)
 	}
-	html, err := RenderAnswer(`<p>{{.vars.q}}: {{.response.temperature}} °C in {{.response.city.name}}, {{.response.population}} people</p>`, vars, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `<p>a&amp;b=c#d: 21.5 °C in Saint-Étienne, 1000000 people</p>`; html != want {
-		t.Errorf("answer %s\nwant   %s", html, want)
+	// Numbers stay as sent, so that an answer shows 1000000, not 1e+06.
+	m := resp.(map[string]any)
+	if got := fmt.Sprint(m["temperature"], " ", m["population"], " ", m["city"]); got != "21.5 1000000 map[name:Saint-Étienne]" {
+		t.Errorf("decoded answer %s", got)
 	}
 }
 
@@ -241,34 +239,6 @@ func TestCallFailures(t *testing.T) {
 		}
 		if time.Since(start) > 2*time.Second {
 			t.Errorf("%s took %v", tt.path, time.Since(start))
-		}
-	}
-}
-
-func TestRenderAnswerEscapesEveryValue(t *testing.T) {
-	resp := map[string]any{
-		"name": `<script>alert("x")</script>`,
-		"link": "javascript:alert(1)",
-		"none": nil,
-	}
-	vars := map[string]string{"visitor": `"><img src=x onerror=alert(1)>`}
-	got, err := RenderAnswer(`<p title="{{.vars.visitor}}">Hello {{.vars.visitor}}, {{.response.name}} <a href="{{.response.link}}">more</a></p>`, vars, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `<p title="&#34;&gt;&lt;img src=x onerror=alert(1)&gt;">Hello &#34;&gt;&lt;img src=x onerror=alert(1)&gt;, &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; <a href="#ZgotmplZ">more</a></p>`
-	if got != want {
-		t.Errorf("answer\n got %s\nwant %s", got, want)
-	}
-
-	for answer, wantErr := range map[string]string{
-		"{{.response.missing}}":    `answer template: template: answer:1:11: executing "answer" at <.response.missing>: map has no entry for key "missing"`,
-		"{{.vars.city}}":           `answer template: template: answer:1:7: executing "answer" at <.vars.city>: map has no entry for key "city"`,
-		"{{.response.none.field}}": `answer template: template: answer:1:11: executing "answer" at <.response.none.field>: nil pointer evaluating interface {}.field`,
-		"{{.response.name":         `answer template: template: answer:1: unclosed action`,
-	} {
-		if _, err := RenderAnswer(answer, vars, resp); err == nil || err.Error() != wantErr {
-			t.Errorf("%s:\n got %v\nwant %s", answer, err, wantErr)
 		}
 	}
 }
