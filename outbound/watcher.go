@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,7 @@ func Load(path string, logger *slog.Logger) (*Watcher, error) {
 	}
 	w := &Watcher{path: path, log: logger}
 	st := stat(path)
-	s, err := read(path)
+	s, err := ReadOptions(path)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +88,12 @@ func Load(path string, logger *slog.Logger) (*Watcher, error) {
 	return w, nil
 }
 
-// read parses the file; a missing file is the zero settings.
-func read(path string) (*ProxySettings, error) {
+// ReadOptions reads and checks the options file at path once, as Load and Reload do: a
+// missing file is the zero settings (no proxy); a file with problems is a *ParseError.
+func ReadOptions(path string) (*ProxySettings, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &ProxySettings{}, nil
+		return &ProxySettings{NonProxyHosts: slices.Clone(DefaultNonProxyHosts)}, nil // as an empty file
 	}
 	if err != nil {
 		return nil, err
@@ -113,7 +115,7 @@ func (w *Watcher) Reload() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seen = stat(w.path)
-	s, err := read(w.path)
+	s, err := ReadOptions(w.path)
 	if err != nil {
 		w.lastErr, w.lastErrAt = err, time.Now()
 		w.log.Error("options.env refused; the previous proxy settings stay active", "path", w.path, "err", err)
