@@ -117,6 +117,7 @@ func (a *API) routes() {
 	}
 	for _, p := range servletPrefixes {
 		a.handle(p+"history", a.printHistory)
+		a.handle(p+uploadPath, a.fileUpload)
 	}
 	a.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		return bascule.NotFoundf("no endpoint %s", r.URL.Path)
@@ -124,7 +125,7 @@ func (a *API) routes() {
 }
 
 // Paths returns the top-level path patterns the API needs, for the server's mux.
-func Paths() []string { return []string{"/servlet/", "/api/", "/history"} }
+func Paths() []string { return []string{"/servlet/", "/api/", "/history", "/" + uploadPath} }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
@@ -194,7 +195,11 @@ func (a *API) middleware(next http.Handler) http.Handler {
 			httpx.TooManyRequests(w, wait)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.opt.MaxBody)
+		limit := a.opt.MaxBody
+		if isUpload(r.URL.Path) {
+			limit = a.opt.Engine.MaxUpload() + multipartOverhead
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -93,6 +93,9 @@ func (a *API) talkValues(bot string, res *engine.TalkResult) *envelope {
 	if res.Interaction != nil {
 		e.str("interactionId", res.Interaction.ID)
 	}
+	if res.Uploads {
+		e.boolean("uploads", true) // Bascule's chatbox shows its file button
+	}
 	return e
 }
 

@@ -25,7 +25,10 @@ type Options struct {
 	// WebServices makes the calls of knowledge answers that name a web service (nil: such
 	// answers are their service's fallback).
 	WebServices WebServices
-	// Log receives what the engine reports itself: failed web services (nil: discarded).
+	// Uploads configure the files visitors send.
+	Uploads UploadOptions
+	// Log receives what the engine reports itself: failed web services and the audit lines of
+	// uploads (nil: discarded).
 	Log *slog.Logger
 }
 
@@ -41,6 +44,8 @@ type Engine struct {
 
 	topMu sync.Mutex
 	top   map[topKey]topEntry
+
+	storing chan struct{} // a slot per upload read into memory to be stored
 }
 
 // botEntry is a bot's loaded knowledge and index, built once per version of the knowledge.
@@ -73,7 +78,9 @@ func New(store bascule.Store, opt Options) *Engine {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{store: store, opt: opt, bots: map[string]*botEntry{}, top: map[topKey]topEntry{}}
+	opt.Uploads.defaults()
+	e := &Engine{store: store, opt: opt, bots: map[string]*botEntry{}, top: map[topKey]topEntry{},
+		storing: make(chan struct{}, maxStoringUploads)}
 	store.OnKnowledgeChange(e.forget)
 	return e
 }

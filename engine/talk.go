@@ -55,6 +55,7 @@ type TalkResult struct {
 	Language    string               `json:"language"`
 	Space       string               `json:"space"`
 	AskFeedback bool                 `json:"askFeedback,omitempty"`
+	Uploads     bool                 `json:"uploads,omitempty"` // the bot takes files from visitors on this server
 	Time        time.Time            `json:"time"`
 }
 
@@ -74,7 +75,7 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 	}
 	now := e.opt.Now().UTC().Truncate(time.Millisecond)
 	input := Clean(req.Input)
-	res := &TalkResult{Language: bot.Language(req.Language), Space: bot.Space(req.Space), Time: now}
+	res := &TalkResult{Language: bot.Language(req.Language), Space: bot.Space(req.Space), Uploads: e.uploadsOpen(bot), Time: now}
 	if input == InputReset {
 		// The chatbox forgets its context and asks #welcome# next: nothing to store.
 		return res, nil
