@@ -44,6 +44,10 @@ type Config struct {
 	Dumps   Dumps   `yaml:"dumps"`
 	Log     Log     `yaml:"log"`
 
+	Outbound  Outbound  `yaml:"outbound"`
+	Antivirus Antivirus `yaml:"antivirus"`
+	Uploads   Uploads   `yaml:"uploads"`
+
 	file  string
 	lines map[string]int // key path -> line, for messages
 }
@@ -201,6 +205,9 @@ func Default() *Config {
 		Bots:    Bots{Sample: true},
 		Dumps:   Dumps{Every: bascule.Duration(24 * time.Hour), Keep: 7},
 		Log:     Log{Level: "info", Format: "text"},
+
+		Antivirus: defaultAntivirus(),
+		Uploads:   defaultUploads(),
 	}
 }
 
@@ -475,6 +482,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "%q is not text or json", c.Log.Format)
 	}
+	c.validateOutbound(add)
 	return errors.Join(errs...)
 }
 

@@ -52,7 +52,7 @@ admin:
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"unknown key with suggestion", "server:\n  lisen: x\n", "b.yml:2: server.lisen: unknown key (did you mean listen?)"},
-		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, bots, data, dialogs, dumps, limits, log, peer, server)"},
+		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, antivirus, bots, data, dialogs, dumps, limits, log, outbound, peer, server, uploads)"},
 		{"backup without peer", "server:\n  role: backup\n", "b.yml: peer.url: a backup needs its peer's https:// URL"},
 		{"plain http peer", "server:\n  role: main\npeer:\n  url: http://app2:8443\n", "b.yml:4: peer.url: a main needs its peer's https:// URL (the peer API is HTTPS only)"},
 		{"peer without auth", "server:\n  role: main\npeer:\n  url: https://app2:8443\n  listen: :8443\n  tls:\n    cert: c\n    key: k\n", "peer.tls.ca: set the CA that signed the peer's certificate (mutual TLS), or peer.secret"},
@@ -77,6 +77,12 @@ func TestBadConfigs(t *testing.T) {
 		{"sftp without user", "dumps:\n  to: sftp://host/x\n", "b.yml:2: dumps.to: \"sftp://host/x\": name the user"},
 		{"sftp without key", "dumps:\n  to: sftp://u@host/x\n  known_hosts: k\n", "b.yml: dumps.ssh_key: is required with an sftp:// target"},
 		{"sftp without known_hosts", "dumps:\n  to: sftp://u@host/x\n  ssh_key: k\n", "b.yml: dumps.known_hosts: is required with an sftp:// target"},
+		{"antivirus without scheme", "antivirus:\n  addr: 127.0.0.1:3310\n", `b.yml:2: antivirus.addr: clamd address "127.0.0.1:3310": use tcp://host:port, unix:///path/to/clamd.ctl or a socket path`},
+		{"antivirus without port", "antivirus:\n  addr: tcp://127.0.0.1\n", `b.yml:2: antivirus.addr: clamd address "tcp://127.0.0.1": use tcp://host:port`},
+		{"antivirus timeout", "antivirus:\n  timeout: 10ms\n", "b.yml:2: antivirus.timeout: must be at least 1s"},
+		{"uploads too large", "uploads:\n  max_size: 1GiB\n", "b.yml:2: uploads.max_size: must be between 1B and 64MiB"},
+		{"uploads zero", "uploads:\n  max_size: 0\n", "b.yml:2: uploads.max_size: must be between 1B and 64MiB"},
+		{"fail_open not a boolean", "antivirus:\n  fail_open: sometimes\n", "b.yml:2: antivirus.fail_open: cannot unmarshal !!str `sometimes` into bool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("b.yml", []byte(tc.text))
