@@ -57,6 +57,7 @@ type Bascule struct {
 	URL     string // http://Addr (or https:// when the configuration serves TLS)
 	DataDir string
 	Config  string // path of its bascule.yml
+	Home    string // its HOME: ~/.bascule/options.env is Home/.bascule/options.env
 
 	t    testing.TB
 	bin  string
@@ -94,7 +95,7 @@ func StartBascule(t testing.TB, o BasculeOptions) *Bascule {
 	if o.TLS {
 		b.URL = "https://" + o.Addr
 	}
-	b.DataDir = filepath.Join(b.dir, "data")
+	b.DataDir, b.Home = filepath.Join(b.dir, "data"), b.dir
 	cfg := strings.ReplaceAll(o.Config, "{{data}}", b.DataDir)
 	b.Config = filepath.Join(b.dir, "bascule.yml")
 	if err := os.WriteFile(b.Config, []byte(cfg), 0o600); err != nil {
@@ -168,6 +169,19 @@ func (b *Bascule) Stop() { b.signal(syscall.SIGTERM) }
 
 // Kill ends the process at once (SIGKILL, as a crash or kill -9 would) and waits for it.
 func (b *Bascule) Kill() { b.signal(syscall.SIGKILL) }
+
+// Hangup sends SIGHUP, on which a server reloads its options.env, and does not wait.
+func (b *Bascule) Hangup() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		b.t.Fatalf("%s is not running", b.Name)
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		b.t.Fatalf("SIGHUP %s: %v", b.Name, err)
+	}
+}
 
 // Running reports whether the process runs.
 func (b *Bascule) Running() bool {
