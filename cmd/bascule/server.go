@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,10 +21,12 @@ import (
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/admin"
 	"github.com/bascule/bascule/chatapi"
+	"github.com/bascule/bascule/clamav"
 	"github.com/bascule/bascule/config"
 	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/internal/httpx"
 	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/outbound"
 	"github.com/bascule/bascule/pair"
 	"github.com/bascule/bascule/ratelimit"
 	"github.com/bascule/bascule/samplebot"
@@ -48,6 +52,9 @@ type server struct {
 	// stopDumps stops the dump schedule (nil without one); it returns once a dump in progress
 	// was abandoned, so the store can be closed after it.
 	stopDumps func()
+	// proxies are the options.env settings every outbound call goes through.
+	proxies   *outbound.Watcher
+	antivirus *clamav.Client // nil when antivirus.addr is empty
 }
 
 // newLogger builds the logger a configuration asks for. Visitor input only ever goes into
@@ -98,7 +105,12 @@ func (s *server) wire(ctx context.Context) error {
 	if err := s.wirePair(ctx, reg); err != nil {
 		return err
 	}
-	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput, Forward: s.node})
+	uploads, err := s.wireOutbound()
+	if err != nil {
+		return err
+	}
+	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput, Forward: s.node,
+		WebServices: outbound.NewWebServices(outbound.NewClient(s.proxies)), Uploads: uploads, Log: s.log})
 	s.kb = &kb.Service{Store: s.store, Writable: s.node.Writable}
 	if role := s.node.Role(); cfg.Bots.Sample && role != config.RoleBackup {
 		if err := s.seedSample(ctx); err != nil {
@@ -120,6 +132,11 @@ func (s *server) wire(ctx context.Context) error {
 	})
 	s.status.AddCheck("pair", true, s.node.Ready)
 	s.status.AddSection("replication", s.node.Status)
+	s.status.AddSection("proxy", func(context.Context) any { return s.proxies.Status() })
+	if s.antivirus != nil {
+		// Not critical: without the antivirus the bot still answers; only files are refused.
+		s.status.AddCheck("antivirus", false, s.antivirus.Ping)
+	}
 	api := chatapi.New(chatapi.Options{
 		Engine: s.engine, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
 		PerClient: ratelimit.New(cfg.Limits.PerClient.Rate, cfg.Limits.PerClient.Burst),
@@ -203,6 +220,11 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	defer stopPair()
 	pairDone := make(chan struct{})
 	go func() { defer close(pairDone); s.node.Run(runCtx) }()
+	// SIGHUP is caught before the server answers anything: its default action ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go s.followOptions(runCtx, hup)
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
 		go func() { errc <- hs.Serve(listeners[i]) }()
