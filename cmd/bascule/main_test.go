@@ -48,6 +48,7 @@ func TestHelpOfEveryCommand(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("HOME", dir) // check reads ~/.bascule/options.env too
 	good := filepath.Join(dir, "good.yml")
 	os.WriteFile(good, []byte("server:\n  listen: 127.0.0.1:9000\n"), 0o600)
 	if code, out, _ := runCLI(t, "check", "-config", good); code != 0 || !strings.Contains(out, "ok") {
