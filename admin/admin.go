@@ -65,6 +65,7 @@ func New(opt Options) *API {
 	a.handle("GET "+p+"/bots/{bot}/dialogs", a.listDialogs)
 	a.handle("GET "+p+"/bots/{bot}/analytics", a.analytics)
 	a.handle("GET "+p+"/dialogs/{id}", a.getDialog)
+	a.handle("GET "+p+"/uploads/{id}", a.getUpload)
 	a.handle(p+"/", func(w http.ResponseWriter, r *http.Request) error {
 		return bascule.NotFoundf("no admin endpoint %s %s", r.Method, r.URL.Path)
 	})
@@ -416,7 +417,11 @@ func (a *API) getDialog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, map[string]any{"dialog": d, "interactions": nonNil(ins)})
+	files, err := a.dialogUploads(r, d.ID)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, map[string]any{"dialog": d, "interactions": nonNil(ins), "uploads": files})
 }
 
 func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
