@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -173,6 +174,16 @@ func TestUploadsScannedByClamd(t *testing.T) {
 	stored(1)
 	if !strings.Contains(logs.String(), `level=ERROR msg="upload refused: the antivirus gave no verdict (antivirus.fail_open is false)"`) {
 		t.Errorf("no error logged for a refusal with clamd down:\n%s", logs.String())
+	}
+
+	// GDPR: the visitor's data names the file; erasing it erases the file.
+	get := values(t, e.do("POST", "/servlet/api/chat/gdpr/"+bot, "clientId=c05fa63649d04a4&object=Get"))
+	if data := get["data"].(string); !strings.Contains(data, `"name":"scan.pdf"`) || strings.Contains(data, `"data"`) {
+		t.Fatalf("GDPR Get: %s", data)
+	}
+	values(t, e.do("POST", "/servlet/api/chat/gdpr/"+bot, "clientId=c05fa63649d04a4&object=Delete"))
+	if _, err := e.store.Upload(context.Background(), u.ID); !errors.Is(err, bascule.ErrNotFound) {
+		t.Fatalf("the file outlived the GDPR erasure of its dialog: %v", err)
 	}
 }
 

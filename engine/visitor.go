@@ -122,16 +122,22 @@ func (e *Engine) ClientData(ctx context.Context, botID, clientID string) ([]Clie
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ClientDialog{Dialog: d, Interactions: ins})
+		files, err := e.store.Uploads(ctx, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ClientDialog{Dialog: d, Interactions: ins, Uploads: files})
 	}
 	return out, nil
 }
 
-// ClientDialog is one dialog with its interactions, as given to a client who asks for their
+// ClientDialog is one dialog with its interactions and the files sent in it (their names,
+// sizes and dates: the content stays on the server), as given to a client who asks for their
 // data.
 type ClientDialog struct {
 	Dialog       bascule.Dialog        `json:"dialog"`
 	Interactions []bascule.Interaction `json:"interactions"`
+	Uploads      []bascule.Upload      `json:"uploads,omitempty"`
 }
 
 // EraseClient erases a client's dialogs here and, through the feed, on the peer.
