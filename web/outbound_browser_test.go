@@ -70,4 +70,40 @@ func TestChatboxWebServiceAnswerThroughTheProxy(t *testing.T) {
 	if !through {
 		t.Fatalf("tinyproxy did not forward the call; its log:\n%s", proxy.Log(t))
 	}
+	if eval[bool](p, root+`.querySelector('.attach').hidden`) != true {
+		t.Error("the file button shows for a bot that takes no files")
+	}
+}
+
+// A bot that takes files: the chatbox shows its file button, a file with a virus is refused
+// with the antivirus's verdict in the dialog, and a clean file is received.
+func TestChatboxSendsFiles(t *testing.T) {
+	clamd := testenv.StartClamd(t)
+	srv, site := startWeatherBot(t, "antivirus:\n  addr: "+clamd.Addr+"\n", "http://localhost:1/unused", true)
+	dir := t.TempDir()
+	eicar, notes := filepath.Join(dir, "eicar.txt"), filepath.Join(dir, "notes.txt")
+	os.WriteFile(eicar, testenv.EICAR(), 0o600)
+	os.WriteFile(notes, []byte("a clean file"), 0o600)
+
+	p := newPage(t, testenv.Chromium(t))
+	p.do(chromedp.Navigate(site + "/"))
+	p.open()
+	p.waitAnswer(1, "How can I help you?")
+	p.until("the file button", root+`.querySelector('.attach').hidden == false`)
+	if got := eval[string](p, root+`.querySelector('.attach').getAttribute('aria-label')`); got != "Send a file" {
+		t.Errorf("the file button is labelled %q", got)
+	}
+	p.do(chromedp.SetUploadFiles(inBox("[type=file]"), []string{eicar}))
+	p.waitAnswer(2, "Our antivirus found a virus in this file")
+	p.waitRequest("/servlet/fileupload?ctx=", 200)
+	p.do(chromedp.SetUploadFiles(inBox("[type=file]"), []string{notes}))
+	p.waitAnswer(3, "File received: notes.txt.")
+	if got := eval[string](p, `[...`+root+`.querySelectorAll('.msg.user')].pop().textContent`); !strings.Contains(got, "📎 notes.txt") {
+		t.Errorf("the visitor's bubble says %q", got)
+	}
+	var dialog struct{ Uploads []bascule.Upload }
+	admin(t, srv, "GET", "dialogs/"+eval[string](p, `JSON.parse(localStorage.getItem('bascule.`+weatherBot+`')).ctx`), nil, &dialog)
+	if len(dialog.Uploads) != 1 || dialog.Uploads[0].Name != "notes.txt" {
+		t.Fatalf("stored files: %+v", dialog.Uploads)
+	}
 }

@@ -23,16 +23,18 @@ const decode = (v) =>
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-// request sends one request to one server and resolves with the decoded values. It rejects on
-// a network error, when the answer (body included) takes longer than timeout ms, and on any
-// status but 2xx; a 429 rejects with the seconds to wait.
+// request sends one request to one server and resolves with the decoded values. A path is
+// under the chat API (servlet/api/), or under servlet/ when it starts with /; a form is an
+// object sent form-encoded, or FormData (a file) sent as multipart. It rejects on a network
+// error, when the answer (body included) takes longer than timeout ms, and on any status but
+// 2xx; a 429 rejects with the seconds to wait.
 export const request = async (server, path, form, timeout) => {
   const abort = new AbortController()
   const timer = setTimeout(() => abort.abort(), timeout)
   try {
-    const r = await fetch(server + '/servlet/api/' + path, {
+    const r = await fetch(server + '/servlet' + (path[0] == '/' ? '' : '/api/') + path, {
       method: form ? 'POST' : 'GET',
-      body: form ? new URLSearchParams(form) : null,
+      body: form instanceof FormData ? form : form ? new URLSearchParams(form) : null,
       signal: abort.signal,
       cache: 'no-store',
       credentials: 'omit',

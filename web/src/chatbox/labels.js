@@ -16,6 +16,8 @@ export default (fr) =>
         yes: 'Oui',
         no: 'Non',
         thanks: 'Merci pour votre avis.',
+        attach: 'Envoyer un fichier',
+        unsent: 'Le fichier n’a pas pu être envoyé. Réessayez plus tard.',
       }
     : {
         title: 'Assistant',
@@ -32,4 +34,6 @@ export default (fr) =>
         yes: 'Yes',
         no: 'No',
         thanks: 'Thank you for your feedback.',
+        attach: 'Send a file',
+        unsent: 'The file could not be sent. Please try again later.',
       }

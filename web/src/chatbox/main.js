@@ -62,7 +62,8 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     '<button type="button" class="close"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6 6 18"/></svg></button></header>' +
     '<div class="log"><div></div></div><p class="writing" hidden aria-hidden="true"><i></i><i></i><i></i></p>' +
     '<p class="notice" role="status"></p><p class="sr" aria-live="polite"></p>' +
-    '<form><textarea rows="1" enterkeyhint="send"></textarea>' +
+    '<form><button type="button" class="attach" hidden><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5"/></svg></button>' +
+    '<input type="file" hidden><textarea rows="1" enterkeyhint="send"></textarea>' +
     '<button class="send"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 20l18-8L3 4v6l12 2-12 2z"/></svg></button></form>'
   const $ = (s) => panel.querySelector(s)
   const log = $('.log')
@@ -75,6 +76,9 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
   $('.fresh').textContent = L.fresh
   $('.close').setAttribute('aria-label', L.close)
   $('.send').setAttribute('aria-label', L.send)
+  const attach = $('.attach')
+  const file = $('[type=file]')
+  attach.setAttribute('aria-label', L.attach)
   input.setAttribute('aria-label', L.question)
   input.placeholder = L.placeholder
   log.setAttribute('role', 'region')
@@ -182,6 +186,8 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     if (quiet) f.doNotRegisterInteraction = true
     return f
   }
+  // The file button shows when the server says the bot takes files (in every talk answer).
+  const offer = () => (attach.hidden = !st.uploads)
   // talk sends a talk from server index from on. The server that answers holds the dialog from
   // then on; when it did not know the dialog, it answers with a new context, which is adopted.
   const talk = async (text, id, from, quiet) => {
@@ -192,6 +198,8 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     }
     st.last = Date.now()
     st.came = 1
+    st.uploads = v.uploads
+    offer()
     save()
     return v
   }
@@ -335,6 +343,28 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
       submit()
     }
   }
+  // A file goes to the dialog's server (the servlet fileupload), which scans it before it keeps
+  // it; its answer, accepted or not, is said in the dialog.
+  attach.onclick = () => file.click()
+  file.onchange = async () => {
+    const f = file.files[0]
+    file.value = ''
+    if (!f || !st.ctx) return
+    userSays('📎 ' + f.name)
+    const form = new FormData()
+    form.append('dydu-upload-file', f, f.name)
+    writing.hidden = false
+    let said = L.unsent
+    try {
+      // A file may take long to arrive and to scan: ten times a question's timeout.
+      said = (await call(servers, dialogIndex(), '/fileupload?ctx=' + st.ctx, form, timeout * 10)).v.params.message || said
+    } catch (e) {
+      // No server took it: the visitor is told so below.
+    }
+    writing.hidden = true
+    say('bot', el('span', 0, said))
+    live.textContent = L.bot + ' ' + said
+  }
   $('.fresh').onclick = () => {
     past.replaceChildren()
     log.replaceChildren(past)
@@ -358,6 +388,7 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     save()
     if (!booted) {
       booted = 1
+      offer()
       for (const q of st.queue) userSays(q.text)
       steps.push(restore)
       run()
