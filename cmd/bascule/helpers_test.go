@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/internal/loadgen"
@@ -108,4 +109,24 @@ func (v *visitor) ask(question, variables string) string {
 		"userInput": {question}, "solutionUsed": {"ASSISTANT"}, "variables": {variables}, "mode": {"U3luY2hyb24="}})
 	v.ctx = vals["contextId"]
 	return vals["text"]
+}
+
+// logLine waits for the server to log a line containing every part, and returns it: the
+// server's output reaches the test through a pipe, a moment after the server wrote it.
+func logLine(t *testing.T, srv *testenv.Bascule, parts ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	lines:
+		for line := range strings.Lines(srv.Logs()) {
+			for _, p := range parts {
+				if !strings.Contains(line, p) {
+					continue lines
+				}
+			}
+			return line
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not log a line with %q:\n%s", parts, srv.Logs())
+		}
+	}
 }

@@ -183,9 +183,7 @@ func TestWebServiceAnswersThroughTheProxy(t *testing.T) {
 	}
 	srv.Hangup()
 	waitProxy(t, srv, "the settings reloaded on SIGHUP", func(s outbound.Status) bool { return s.LoadedAt.After(st.LoadedAt) })
-	if !strings.Contains(srv.Logs(), "SIGHUP: reading options.env again") {
-		t.Fatalf("no SIGHUP in the logs:\n%s", srv.Logs())
-	}
+	logLine(t, srv, "SIGHUP: reading options.env again")
 	expect(v.ask("What is the weather forecast?", `{"city": "Metz"}`), "<p>No forecast for now.</p>")
 	if received, fwd := forwarded(svc.URL + "/weather/Metz"); !received || fwd {
 		t.Fatalf("with a wrong password tinyproxy received=%v forwarded=%v; log:\n%s", received, fwd, proxy.Log(t))
