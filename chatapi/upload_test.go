@@ -210,6 +210,16 @@ func TestUploadsFailOpen(t *testing.T) {
 	if !strings.Contains(logs.String(), `level=ERROR msg="UPLOAD NOT SCANNED, stored all the same because antivirus.fail_open is true"`) {
 		t.Errorf("a file stored unscanned was not logged as an error:\n%s", logs.String())
 	}
+
+	// One dialog holds 20 files at most.
+	for i := 2; i <= 21; i++ {
+		w, p := e.upload(uploadURL(ctx), "dydu-upload-file", fmt.Sprintf("page%d.txt", i), []byte("a page"))
+		if full := i > 20; w.Code != 200 || (p["status"] == "fail") != full {
+			t.Fatalf("file %d: %d %v", i, w.Code, p)
+		} else if full && p["message"] != "This conversation already holds 20 files, as many as it can." {
+			t.Fatalf("file %d: %v", i, p)
+		}
+	}
 }
 
 // Without an antivirus and without fail_open, the chatbox is not offered uploads, and a file

@@ -41,6 +41,10 @@ const DefaultMaxUpload = 10 << 20
 // to disk while it is scanned, but the database takes it as one value.
 const maxStoringUploads = 4
 
+// maxDialogUploads bounds the files of one dialog: a visitor sends a few documents, and the
+// bound keeps one dialog from filling the database with files of the size limit.
+const maxDialogUploads = 20
+
 func (o *UploadOptions) defaults() {
 	if o.MaxSize <= 0 {
 		o.MaxSize = DefaultMaxUpload
@@ -109,6 +113,13 @@ func (e *Engine) Upload(ctx context.Context, req *UploadRequest, body io.Reader)
 		return refuse(bascule.CodeInvalid, w.closed)
 	case !d.Live(e.opt.Now(), e.opt.Idle):
 		return refuse(bascule.CodeNotFound, w.ended)
+	}
+	sent, err := e.store.Uploads(ctx, d.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(sent) >= maxDialogUploads {
+		return refuse(bascule.CodeLimit, fmt.Sprintf(w.tooMany, maxDialogUploads))
 	}
 	spool, err := os.CreateTemp(e.opt.Uploads.SpoolDir, "bascule-upload-")
 	if err != nil {
@@ -240,13 +251,14 @@ func humanSize(n int64) string {
 
 // uploadText is what the visitor reads about a file.
 type uploadText struct {
-	closed, ended, empty, tooLarge, infected, unavailable, received string
+	closed, ended, tooMany, empty, tooLarge, infected, unavailable, received string
 }
 
 var uploadWords = map[string]uploadText{
 	"en": {
 		closed:      "This assistant does not accept files.",
 		ended:       "This conversation has ended: start a new one to send a file.",
+		tooMany:     "This conversation already holds %d files, as many as it can.",
 		empty:       "This file is empty.",
 		tooLarge:    "This file is too large: the limit is %s.",
 		infected:    "Our antivirus found a virus in this file (%s). It was not accepted.",
@@ -256,6 +268,7 @@ var uploadWords = map[string]uploadText{
 	"fr": {
 		closed:      "Cet assistant n’accepte pas de fichiers.",
 		ended:       "Cette conversation est terminée : commencez-en une nouvelle pour envoyer un fichier.",
+		tooMany:     "Cette conversation contient déjà %d fichiers, autant qu’elle peut en recevoir.",
 		empty:       "Ce fichier est vide.",
 		tooLarge:    "Ce fichier est trop volumineux : la limite est de %s.",
 		infected:    "Notre antivirus a trouvé un virus dans ce fichier (%s). Il n’a pas été accepté.",
