@@ -21,6 +21,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bascule/bascule/internal/typo"
+
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/dump/sftp"
 )
@@ -326,42 +328,15 @@ func join(prefix, key string) string {
 
 // suggest names the known key closest to a misspelt one.
 func suggest(key string, known map[string]bool) string {
-	best, bestD := "", 3
+	keys := make([]string, 0, len(known))
 	for k := range known {
-		if d := distance(key, k); d < bestD {
-			best, bestD = k, d
-		}
+		keys = append(keys, k)
 	}
-	if best == "" {
-		keys := make([]string, 0, len(known))
-		for k := range known {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		return " (known keys: " + strings.Join(keys, ", ") + ")"
+	if best := typo.Closest(key, keys, 2); best != "" {
+		return " (did you mean " + best + "?)"
 	}
-	return " (did you mean " + best + "?)"
-}
-
-// distance is the Levenshtein distance, for suggestions.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	slices.Sort(keys)
+	return " (known keys: " + strings.Join(keys, ", ") + ")"
 }
 
 // fieldError reports a problem with a key, at its line when the file set it.

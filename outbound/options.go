@@ -7,6 +7,7 @@ package outbound
 import (
 	"bytes"
 	"fmt"
+	"github.com/bascule/bascule/internal/typo"
 	"io"
 	"net"
 	"net/url"
@@ -451,35 +452,8 @@ func unknownKey(key string) string {
 	case "http_proxy", "https_proxy", "no_proxy", "all_proxy":
 		return "options.env takes Java property names: " + strings.Join(knownKeys, ", ")
 	}
-	best, bestDist := "", 4 // farther than 3 edits is not a typo any more
-	for _, k := range knownKeys {
-		if d := editDistance(lower, strings.ToLower(k)); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best != "" {
+	if best := typo.Closest(key, knownKeys, 3); best != "" { // farther is not a typo any more
 		return "unknown key (did you mean " + best + "?)"
 	}
 	return "unknown key; the keys are " + strings.Join(knownKeys, ", ")
-}
-
-// editDistance is the Levenshtein distance, on bytes: keys are ASCII.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

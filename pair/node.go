@@ -309,7 +309,7 @@ func (n *Node) pull(ctx context.Context, class bascule.FeedClass) {
 		} else {
 			n.caughtUp(class, resp, cursor)
 		}
-		if sv.schedule > 0 && len(resp.Changes) < maxBatch {
+		if sv.schedule > 0 && cursor >= resp.Last { // caught up: wait for the next scheduled pull
 			n.mu.Lock()
 			sv.nextPullAt = n.opt.Now().Add(sv.schedule)
 			n.mu.Unlock()

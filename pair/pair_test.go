@@ -97,6 +97,10 @@ func TestContinuityAndStickiness(t *testing.T) {
 func TestUnknownContextIsLinked(t *testing.T) {
 	// The backup pulls dialogs only hourly here, so the main's dialog never reaches it in time.
 	p := startPair(t, pairOptions{backupPeer: "  every:\n    dialogs: 1h\n"})
+	eventually(t, 30*time.Second, "the backup received the sample bot", func() bool {
+		code, _ := adminCall(t, p.backup, "GET", "bots/"+bot, "")
+		return code == 200
+	})
 	ctx := talk(t, p.main, "", "Where is my order?", "")["contextId"]
 	p.main.Stop()
 	v := talk(t, p.backup, ctx, "How can I return an item?", "")
