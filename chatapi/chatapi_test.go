@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -480,4 +481,23 @@ func FuzzTalk(f *testing.F) {
 		}
 		io.Copy(io.Discard, w.Body)
 	})
+}
+
+// What a visitor sends never reaches the logs raw: a failure logged with a path full of line
+// breaks and terminal escapes is one line, with them escaped.
+func TestVisitorInputIsEscapedInLogs(t *testing.T) {
+	var logs strings.Builder
+	e := newEnv(t, func(o *chatapi.Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	e.store.Close() // every write now fails: an internal error, logged
+	w := e.do("POST", "/servlet/api/chat/talk/"+bot+"/%0Aforged%20level=ERROR%20msg=%1B[31mowned", talkForm("hello\nlevel=ERROR", "en"))
+	if w.Code != 500 || strings.Contains(w.Body.String(), "closed") {
+		t.Fatalf("answer to a failure: %d %s", w.Code, w.Body)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "\n"); n != 1 {
+		t.Fatalf("one failure logged as %d lines:\n%s", n, out)
+	}
+	if strings.ContainsRune(out, '\x1b') || !strings.Contains(out, `\n`) {
+		t.Fatalf("visitor input reached the log unescaped: %q", out)
+	}
 }

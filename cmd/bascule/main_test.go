@@ -237,3 +237,75 @@ func TestKill9LosesNoAnsweredInteraction(t *testing.T) {
 		t.Fatalf("%d answered interactions lost by kill -9", lost)
 	}
 }
+
+// slowBody sends half of a form, pauses, then the rest: a request still in flight.
+type slowBody struct {
+	data   []byte
+	paused bool
+	pause  chan struct{}
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		return 0, io.EOF
+	}
+	if !b.paused && len(p) > 0 {
+		b.paused = true
+		n := copy(p, b.data[:len(b.data)/2])
+		b.data = b.data[n:]
+		close(b.pause)
+		return n, nil
+	}
+	time.Sleep(700 * time.Millisecond)
+	n := copy(p, b.data)
+	b.data = b.data[n:]
+	return n, nil
+}
+
+// SIGTERM lets a request in flight finish with its answer, and the database is closed
+// cleanly (its write-ahead log checkpointed and removed).
+func TestGracefulShutdown(t *testing.T) {
+	srv := testenv.StartBascule(t, testenv.BasculeOptions{Name: "graceful", Config: "log:\n  level: warn\n"})
+	form := url.Values{"userInput": {"Where is my order?"}, "language": {"en"}, "clientId": {"c1"}}.Encode()
+	body := &slowBody{data: []byte(form), pause: make(chan struct{})}
+	req, _ := http.NewRequest("POST", srv.URL+"/servlet/api/chat/talk/"+bascule.SampleBotID, body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.ContentLength = int64(len(form))
+	type result struct {
+		code int
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- result{code: resp.StatusCode, body: b}
+	}()
+	<-body.pause
+	time.Sleep(100 * time.Millisecond) // the request is being read when the signal comes
+	stopped := make(chan struct{})
+	t0 := time.Now()
+	go func() { srv.Stop(); close(stopped) }()
+	r := <-done
+	t.Logf("answered %v after the signal", time.Since(t0))
+	<-stopped
+	t.Logf("stopped %v after the signal", time.Since(t0))
+	if r.err != nil || r.code != 200 {
+		t.Fatalf("the request in flight at SIGTERM: %d %v %s", r.code, r.err, r.body)
+	}
+	if v, err := loadgen.DecodeValues(r.body); err != nil || !strings.Contains(v["text"], "order") {
+		t.Fatalf("the request in flight did not get its answer: %v %s", err, r.body)
+	}
+	if st, err := os.Stat(filepath.Join(srv.DataDir, sqlite.FileName+"-wal")); err == nil && st.Size() > 0 {
+		t.Fatalf("the database was not closed cleanly: its write-ahead log holds %d bytes", st.Size())
+	}
+	if !strings.Contains(srv.Logs(), "stopped (terminated)") {
+		t.Fatalf("logs: %s", srv.Logs())
+	}
+}
