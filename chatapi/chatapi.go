@@ -165,6 +165,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteError(w, r, a.opt.Log, err)
 }
 
+// anyOrigin is the CORS header of every answer, shared (net/http only reads header values).
+var anyOrigin = []string{"*"}
+
 // middleware applies what every chat API request gets: CORS headers (also on errors), the
 // OPTIONS preflight, one trailing slash and doubled slashes tolerated, the body limit and the
 // per-client rate limit.
@@ -172,7 +175,7 @@ func (a *API) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.requests.Add(1)
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
+		h["Access-Control-Allow-Origin"] = anyOrigin
 		// A chatbox on another origin can read a 429's Retry-After only when it is exposed.
 		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		if r.Method == http.MethodOptions {

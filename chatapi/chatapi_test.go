@@ -355,6 +355,11 @@ func TestBadInputs(t *testing.T) {
 				t.Errorf("413 body: %s", w.Body)
 			}
 		}},
+		{"malformed form escape", talkPath, "language=en&userInput=where%zzis", 400, func(t *testing.T, w *httptest.ResponseRecorder) {
+			if !strings.Contains(w.Body.String(), `"field":"userInput"`) {
+				t.Errorf("the error does not name the field: %s", w.Body)
+			}
+		}},
 		{"bad feedback value", "/servlet/api/chat/feedback/" + bot, "contextUUID=" + ctx + "&feedBack=maybe", 400, nil},
 		{"bad gdpr object", "/servlet/api/chat/gdpr/" + bot, "clientId=x&object=Steal", 400, nil},
 	} {

@@ -1,8 +1,15 @@
 package chatapi
 
 import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
 	"encoding/base64"
 	"encoding/json"
+	"github.com/bascule/bascule"
 	"strconv"
 )
 
@@ -105,3 +112,71 @@ func (e *envelope) endArray() { e.b = append(e.b, ']'); e.first = false }
 
 // bytes closes the envelope and returns it.
 func (e *envelope) bytes() []byte { return append(e.b, "}}"...) }
+
+// talkForm is what the server reads of a talk (reference §8.7).
+type talkForm struct {
+	userInput, language, space, clientID, userURL, browser, os, interactionID, variables, mode string
+}
+
+// readTalkForm reads a talk's url-encoded body field by field, without the two maps
+// Request.ParseForm builds: the talk is the request of every question, and its form the
+// biggest share of its allocations. Other bodies (a query string, another encoding) go
+// through ParseForm.
+func readTalkForm(r *http.Request) (talkForm, error) {
+	var f talkForm
+	if r.URL.RawQuery != "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if err := form(r); err != nil {
+			return f, err
+		}
+		v := r.Form
+		return talkForm{v.Get("userInput"), v.Get("language"), v.Get("space"), v.Get("clientId"), v.Get("userUrl"),
+			v.Get("browser"), v.Get("os"), v.Get("interactionId"), v.Get("variables"), v.Get("mode")}, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return f, mbe
+		}
+		return f, bascule.FieldErrorf("body", "could not be read: %v", err)
+	}
+	for rest := string(body); rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		key, value, _ := strings.Cut(pair, "=")
+		var dst *string
+		switch key {
+		case "userInput":
+			dst = &f.userInput
+		case "language":
+			dst = &f.language
+		case "space":
+			dst = &f.space
+		case "clientId":
+			dst = &f.clientID
+		case "userUrl":
+			dst = &f.userURL
+		case "browser":
+			dst = &f.browser
+		case "os":
+			dst = &f.os
+		case "interactionId":
+			dst = &f.interactionID
+		case "variables":
+			dst = &f.variables
+		case "mode":
+			dst = &f.mode
+		default:
+			continue
+		}
+		if *dst != "" {
+			continue // the first value wins, as with url.Values.Get
+		}
+		v, err := url.QueryUnescape(value)
+		if err != nil {
+			return f, bascule.FieldErrorf(key, "not a valid form value: %v", err)
+		}
+		*dst = v
+	}
+	return f, nil
+}

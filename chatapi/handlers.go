@@ -22,16 +22,16 @@ func ok(w http.ResponseWriter, e *envelope) error {
 // talk is chat/talk/<bot>[/<ctx>] (reference §8.7).
 func (a *API) talk(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
-	if err := form(r); err != nil {
+	f, err := readTalkForm(r)
+	if err != nil {
 		return err
 	}
 	a.talks.Add(1)
-	f := r.Form
 	res, err := a.opt.Engine.Talk(r.Context(), &engine.TalkRequest{
-		BotID: botOf(r), ContextID: r.PathValue("ctx"), Input: f.Get("userInput"),
-		Language: f.Get("language"), Space: f.Get("space"), ClientID: f.Get("clientId"),
-		UserURL: f.Get("userUrl"), Browser: f.Get("browser"), OS: f.Get("os"),
-		InteractionID: f.Get("interactionId"), Variables: pageVariables(f.Get("variables")),
+		BotID: botOf(r), ContextID: r.PathValue("ctx"), Input: f.userInput,
+		Language: f.language, Space: f.space, ClientID: f.clientID,
+		UserURL: f.userURL, Browser: f.browser, OS: f.os,
+		InteractionID: f.interactionID, Variables: pageVariables(f.variables),
 	})
 	if err != nil {
 		return err

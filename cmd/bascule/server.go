@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -309,8 +310,16 @@ func (s *server) close() error {
 	return s.store.Close()
 }
 
+// gcPercent is the garbage collector's setting for a server: its live heap is small (tens of
+// megabytes), so collecting four times less often than Go's default costs little memory and
+// saves CPU on every answer. GOGC in the environment still decides when it is set.
+const gcPercent = 400
+
 // listenAndServe runs a configured server until ctx ends.
 func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, x extras, ready func(addr string)) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	srv, err := newServer(ctx, cfg, log, x)
 	if err != nil {
 		return err
