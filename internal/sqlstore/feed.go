@@ -256,6 +256,9 @@ func (t *Tx) apply(c *bascule.Change) error {
 		}
 		_, err = t.insertVisit(v)
 		return err
+	case bascule.EntityAccount + " " + bascule.OpPut, bascule.EntityAccount + " " + bascule.OpDelete,
+		bascule.EntityLivechat + " " + bascule.OpPut:
+		return t.applyLivechat(c)
 	case bascule.EntityClient + " " + bascule.OpDelete:
 		e, err := decode[bascule.ClientErasure](c)
 		if err != nil {
