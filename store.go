@@ -13,6 +13,7 @@ type Store interface {
 	KnowledgeStore
 	DialogStore
 	FeedStore
+	LivechatStore
 	// Meta returns a value the server keeps about itself (its place in the pair), "" if unset.
 	Meta(ctx context.Context, key string) (string, error)
 	// SetMeta stores such a value.
