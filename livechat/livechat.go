@@ -287,6 +287,7 @@ func (s *Service) position(v *view, st *bascule.LivechatState) (int, time.Durati
 // Escalate implements engine.Livechat.
 func (s *Service) Escalate(ctx context.Context, bot *engine.Bot, d *bascule.Dialog, k *bascule.Knowledge, in *bascule.Interaction, res *engine.TalkResult) error {
 	w := say(d.Language)
+	res.Rewords, res.AskFeedback = nil, false // the answer is the hand-over, not a list of questions
 	competency, answer := "", w.handover
 	if k != nil {
 		competency, answer = k.Competency, in.Answer
