@@ -346,3 +346,29 @@ func TestPushChannel(t *testing.T) {
 		t.Fatalf("unknown dialog: %d", r.StatusCode)
 	}
 }
+
+// TestNoCrossTalk: two visitors in two livechats with one operator: each chatbox receives its
+// own dialog's messages only, whatever cursor it sends.
+func TestNoCrossTalk(t *testing.T) {
+	e := newLivechatEnv(t)
+	ctx := context.Background()
+	accounts := &livechat.Accounts{Store: e.store}
+	if err := accounts.Put(ctx, &bascule.Account{Login: "dydu", Name: "dydu", Competencies: []string{"support"}, Capacity: 2, Password: "a long password"}); err != nil {
+		t.Fatal(err)
+	}
+	desk, _ := e.lc.OpenDesk(ctx, e.operator(), "")
+	defer desk.Close()
+	a := e.talk("", "I want to talk to a human", "en")["contextId"].(string)
+	b := e.talk("", "I want to talk to a human", "en")["contextId"].(string)
+	e.lc.Send(ctx, e.operator(), a, "", "for A only")
+	e.lc.Send(ctx, e.operator(), b, "", "for B only")
+	for ctxID, other := range map[string]string{a: "for B only", b: "for A only"} {
+		var lastPoll int64 // from the start: everything the dialog has
+		for range 5 {
+			v := e.poll(ctxID, &lastPoll)
+			if strings.Contains(fmt.Sprint(v), other) {
+				t.Fatalf("dialog %s received another dialog's message: %v", ctxID, v)
+			}
+		}
+	}
+}
