@@ -572,6 +572,28 @@ func TestAskForAHuman(t *testing.T) {
 	}
 }
 
+// TestErasedWhileHandedOver: a visitor's data erased during a hand-over ends it, and frees
+// the operator's place.
+func TestErasedWhileHandedOver(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.desk("ann", "")
+	res, err := e.engine.Talk(ctx, &engine.TalkRequest{BotID: bot, Input: "I want to buy in bulk", Language: "en", ClientID: "erase-me"})
+	if err != nil || res.SpecialAction != engine.ActionStartPolling {
+		t.Fatalf("hand-over: %+v %v", res, err)
+	}
+	if n, err := e.engine.EraseClient(ctx, bot, "erase-me"); err != nil || n != 1 {
+		t.Fatalf("erasure: %d %v", n, err)
+	}
+	e.tick()
+	if st, _ := e.store.LivechatState(ctx, res.Dialog.ID); st.Status != bascule.LivechatClosed {
+		t.Fatalf("the erased dialog's hand-over: %+v", st)
+	}
+	if res := e.visitor().say("I want to buy in bulk"); res.SpecialAction != engine.ActionStartPolling {
+		t.Fatalf("Ann's place was not freed: %+v", res)
+	}
+}
+
 func TestSessions(t *testing.T) {
 	e := newEnv(t, func(o *livechat.Options) { o.Logins = ratelimit.New(1.0/60, 3) })
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package livechat
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -50,8 +51,17 @@ func (s *Service) Tick(ctx context.Context) error {
 	for i := range v.states {
 		st := &v.states[i]
 		d, err := s.opt.Store.Dialog(ctx, st.DialogID)
+		if errors.Is(err, bascule.ErrNotFound) {
+			// Erased (a visitor's data deleted) while handed over: the hand-over ends, or it
+			// would hold a place of its operator's capacity for ever.
+			if err := s.endErased(ctx, st); err != nil {
+				return err
+			}
+			changed = true
+			continue
+		}
 		if err != nil {
-			continue // erased, or unreadable: the next round tries again
+			continue // unreadable: the next round tries again
 		}
 		switch {
 		case s.responsible(st.VisitorOn) && (s.visitorLeft(st, now) || now.Sub(d.LastAt) > s.opt.Idle):
@@ -77,6 +87,20 @@ func (s *Service) Tick(ctx context.Context) error {
 		}
 	}
 	return s.dispatch(ctx, v)
+}
+
+// endErased closes the hand-over of an erased dialog, without a word: there is nobody left to
+// tell, and nothing of the dialog may be written again.
+func (s *Service) endErased(ctx context.Context, st *bascule.LivechatState) error {
+	_, err := s.transition(ctx, &bascule.Dialog{ID: st.DialogID, BotID: st.BotID}, func(cur, next *bascule.LivechatState) ([]*bascule.Interaction, error) {
+		if !cur.Open() {
+			return nil, errUnchanged
+		}
+		next.Status, next.ClosedAt, next.Reason = bascule.LivechatClosed, s.now(), bascule.TypeVisitorLeft
+		return nil, nil
+	})
+	s.pres.forget(st.DialogID)
+	return err
 }
 
 // since is when this server started to miss someone last seen at lastSeen on server: not
