@@ -62,9 +62,12 @@ func deskItem(id string) string {
 
 // across waits for a condition on a page that may navigate meanwhile (a desk moving to the
 // other server): an evaluation interrupted by the navigation is tried again.
-func (d *page) across(what, cond string) {
+func (d *page) across(what, cond string) { d.t.Helper(); d.acrossFor(what, cond, wait) }
+
+// acrossFor is across with its own time limit.
+func (d *page) acrossFor(what, cond string, limit time.Duration) {
 	d.t.Helper()
-	for deadline := time.Now().Add(wait); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
 		cancel()
@@ -347,4 +350,34 @@ func TestLivechatFailover(t *testing.T) {
 			t.Errorf("the dialog on the main lacks %q: %q", s, said)
 		}
 	}
+	// New visitors go to the main again: so does the desk, by itself (once the backup sees the
+	// main, after a pause for it to catch up).
+	back := time.Now()
+	ann.acrossFor("the desk back on the main", `location.origin == `+jsString(main.URL)+` && document.querySelector('#desk .me')?.textContent.length > 0`, time.Minute)
+	web.Report("livechat failover: the desk went back to the main %v after it restarted", time.Since(back).Round(100*time.Millisecond))
+}
+
+// TestLivechatPollingFallback: a browser without EventSource follows the livechat by polling,
+// as the dydu chatbox does.
+func TestLivechatPollingFallback(t *testing.T) {
+	browser := testenv.Chromium(t)
+	srv := testenv.StartBascule(t, testenv.BasculeOptions{Name: "main", Config: serverConfig})
+	operator(t, srv, "ann", "Ann", 2, 0)
+	ann := openDesk(t, browser, srv.URL, "ann")
+	v := newPage(t, browser)
+	v.do(chromedp.Navigate(startSite(t, srv.URL) + "/"))
+	v.open()
+	v.waitAnswer(1, welcome)
+	v.do(chromedp.Evaluate[chromedp.Void](`delete window.EventSource`))
+	v.ask(humanPlease, handedOver)
+	ctx := v.stored()["ctx"].(string)
+	ann.in("mine", ctx)
+	ann.show(ctx)
+	ann.write("Polling works too.")
+	v.waitOperator("Ann", "Polling works too.")
+	if n := len(v.requests("/chat/poll/last/")); n == 0 || len(v.requests("/chat/events/")) != 0 {
+		t.Fatalf("%d polls, %d push channels; want polls only", n, len(v.requests("/chat/events/")))
+	}
+	ann.click(`button.end`)
+	v.waitNote("Ann ended the conversation")
 }

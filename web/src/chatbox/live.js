@@ -42,6 +42,9 @@ export default ({ st, save, servers, bot, dialogIndex, show }) => {
       try {
         const v = await request(servers[dialogIndex()], 'chat/poll/last/' + bot,
           { solutionUsed: 'LIVECHAT', format: 'JSon', contextUuid: st.ctx, lastPoll: st.live.cursor }, 5000)
+        // Poll answers are made for the dydu chatbox, which decodes them twice: a name it would
+        // garble comes with a zero-width space, which we do not need.
+        if (v && v.fromDetail) v.fromDetail = v.fromDetail.replace(/\u200b$/, '')
         if (g == gen && v && Object.keys(v).length) handle(v)
       } catch (e) {
         await moved()
