@@ -217,16 +217,3 @@ func (p *presence) forget(dialogID string) {
 		delete(o.typing, dialogID)
 	}
 }
-
-// onDesk lists the operators present here with their status.
-func (p *presence) onDesk() map[string]string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]string, len(p.operators))
-	for login, o := range p.operators {
-		if o.status != StatusOffline {
-			out[login] = o.status
-		}
-	}
-	return out
-}
