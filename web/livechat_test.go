@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -291,6 +293,18 @@ func TestLivechatFailover(t *testing.T) {
 		admin(t, backup, "GET", "accounts", nil, &out)
 		return len(out.Accounts) == 1
 	})
+	// Accounts are configuration: the backup refuses to write them, naming the main.
+	req, _ := http.NewRequest("POST", backup.URL+"/api/admin/v1/accounts", strings.NewReader(`{"login":"bob","name":"Bob","password":"bob's password"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusConflict {
+		t.Fatalf("an account written on the backup: %v %v", resp, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "edit knowledge and configuration on the main") {
+			t.Fatalf("the backup's refusal does not name the main: %s", body)
+		}
+	}
 	ann := openDesk(t, browser, main.URL, "ann")
 	v := newPage(t, browser)
 	v.do(chromedp.Navigate(startSite(t, main.URL, backup.URL) + "/"))
