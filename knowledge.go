@@ -32,6 +32,8 @@ type BotSettings struct {
 	Uploads bool `json:"uploads,omitempty"`
 	// WebServices are the outbound calls that knowledge answers may use, by name.
 	WebServices []WebService `json:"webServices,omitempty"`
+	// Livechat holds the competencies and hours of the human operators escalations go to.
+	Livechat *LivechatSettings `json:"livechat,omitempty"`
 }
 
 // WebService declares an outbound HTTP call a knowledge answer can make. URL and Body are
@@ -97,6 +99,7 @@ type Knowledge struct {
 	Kind         string    `json:"kind,omitempty"`       // KindAnswer when empty
 	WebService   string    `json:"webService,omitempty"` // name of a BotSettings.WebServices entry
 	Competency   string    `json:"competency,omitempty"` // escalations: the operators' competency asked for
+	Failure      string    `json:"failure,omitempty"`    // escalations: the answer when no operator can take the dialog (sanitised HTML)
 	Version      int64     `json:"version,omitempty"`
 	UpdatedAt    time.Time `json:"updatedAt,omitzero"`
 }
@@ -212,6 +215,9 @@ func (b *Bot) Validate() error {
 		if ws.Auth != nil && ws.Auth.Kind != "basic" && ws.Auth.Kind != "bearer" {
 			errs = append(errs, FieldErrorf(f+".auth.kind", "must be basic or bearer"))
 		}
+	}
+	if err := b.Settings.Livechat.Validate("bot.settings.livechat"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -354,6 +360,12 @@ func (k *Knowledge) Validate(b *Bot, item string) error {
 	case "", KindAnswer, KindEscalation:
 	default:
 		errs = append(errs, FieldErrorf(item+".kind", "%q is not one of answer, escalation", k.Kind))
+	}
+	if lc := b.Settings.Livechat; k.Competency != "" && lc != nil && len(lc.Competencies) > 0 && lc.Competency(k.Competency) == nil {
+		errs = append(errs, FieldErrorf(item+".competency", "no competency %q in the bot's livechat settings", k.Competency))
+	}
+	if len(k.Failure) > MaxAnswerLen {
+		errs = append(errs, FieldErrorf(item+".failure", "at most %d bytes", MaxAnswerLen))
 	}
 	if k.WebService != "" && !slices.ContainsFunc(b.Settings.WebServices, func(ws WebService) bool { return ws.Name == k.WebService }) {
 		errs = append(errs, FieldErrorf(item+".webService", "no web service named %q in the bot's settings", k.WebService))

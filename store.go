@@ -14,6 +14,7 @@ type Store interface {
 	DialogStore
 	UploadStore
 	FeedStore
+	LivechatStore
 	// Meta returns a value the server keeps about itself (its place in the pair), "" if unset.
 	Meta(ctx context.Context, key string) (string, error)
 	// SetMeta stores such a value.

@@ -19,6 +19,7 @@ import (
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/internal/httpx"
 	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/livechat"
 )
 
 // Prefix is where the admin API is mounted.
@@ -27,6 +28,8 @@ const Prefix = "/api/admin/v1/"
 // Options configure the admin API.
 type Options struct {
 	KB *kb.Service
+	// Accounts manages the operators of the livechat desk (nil: no account endpoints).
+	Accounts *livechat.Accounts
 	// Tokens maps each accepted token to its name (for the audit log).
 	Tokens map[string]string
 	Log    *slog.Logger
@@ -66,6 +69,13 @@ func New(opt Options) *API {
 	a.handle("GET "+p+"/bots/{bot}/analytics", a.analytics)
 	a.handle("GET "+p+"/dialogs/{id}", a.getDialog)
 	a.handle("GET "+p+"/uploads/{id}", a.getUpload)
+	if opt.Accounts != nil {
+		a.handle("GET "+p+"/accounts", a.listAccounts)
+		a.handle("POST "+p+"/accounts", a.createAccount)
+		a.handle("GET "+p+"/accounts/{login}", a.getAccount)
+		a.handle("PUT "+p+"/accounts/{login}", a.updateAccount)
+		a.handle("DELETE "+p+"/accounts/{login}", a.deleteAccount)
+	}
 	a.handle(p+"/", func(w http.ResponseWriter, r *http.Request) error {
 		return bascule.NotFoundf("no admin endpoint %s %s", r.Method, r.URL.Path)
 	})

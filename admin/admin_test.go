@@ -13,6 +13,7 @@ import (
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/admin"
 	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/livechat"
 	"github.com/bascule/bascule/sqlite"
 	"github.com/bascule/bascule/storetest"
 )
@@ -32,7 +33,8 @@ func newEnv(t *testing.T, writable func() error) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	api := admin.New(admin.Options{KB: &kb.Service{Store: st, Writable: writable}, Tokens: map[string]string{token: "ops"}})
+	api := admin.New(admin.Options{KB: &kb.Service{Store: st, Writable: writable}, Tokens: map[string]string{token: "ops"},
+		Accounts: &livechat.Accounts{Store: st, Writable: writable}})
 	mux := http.NewServeMux()
 	mux.Handle(admin.Prefix, api)
 	srv := httptest.NewServer(mux)

@@ -20,6 +20,7 @@ import (
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/internal/httpx"
+	"github.com/bascule/bascule/livechat"
 	"github.com/bascule/bascule/ratelimit"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Status answers serverstatus; it is optional.
 	Status *Status
+	// Livechat follows dialogs handed over to operators (nil: the livechat endpoints answer
+	// that nothing happens).
+	Livechat *livechat.Service
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -105,11 +109,12 @@ func (a *API) routes() {
 		a.handleBot(p+"chat/variable/{bot}", a.variable)
 		a.handleBot(p+"chat/context/{bot}", a.newContext)
 		a.handleBot(p+"chat/status/{bot}/{ctx}", a.queueStatus)
-		// Livechat polling, typing and reading: with no operator on the dialog there is nothing
-		// to report, and a 404 would make the dydu chatbox retry and switch servers.
-		a.handleBot(p+"chat/poll/last/{bot}", a.empty)
-		a.handleBot(p+"chat/typing/{bot}", a.empty)
-		a.handleBot(p+"chat/reading/{bot}", a.empty)
+		// Livechat: with no operator on the dialog there is nothing to report, and a 404 would
+		// make the dydu chatbox retry and switch servers.
+		a.handleBot(p+"chat/poll/last/{bot}", a.poll)
+		a.handleBot(p+"chat/typing/{bot}", a.typing)
+		a.handleBot(p+"chat/reading/{bot}", a.reading)
+		a.handleBot("GET "+p+"chat/events/{bot}/{ctx}", a.events)
 		a.handleBot(p+"chat/survey/configuration/{bot}", a.empty)
 		a.handleBot(p+"chat/survey/{bot}", a.empty)
 		a.handle(p+"saml2/status", a.empty)

@@ -1,6 +1,7 @@
 package chatapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -27,11 +28,12 @@ func (a *API) talk(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.talks.Add(1)
+	mode, _ := base64.StdEncoding.DecodeString(f.mode)
 	res, err := a.opt.Engine.Talk(r.Context(), &engine.TalkRequest{
 		BotID: botOf(r), ContextID: r.PathValue("ctx"), Input: f.userInput,
 		Language: f.language, Space: f.space, ClientID: f.clientID,
 		UserURL: f.userURL, Browser: f.browser, OS: f.os,
-		InteractionID: f.interactionID, Variables: pageVariables(f.variables),
+		InteractionID: f.interactionID, Variables: pageVariables(f.variables), Mode: string(mode),
 	})
 	if err != nil {
 		return err
@@ -83,10 +85,15 @@ func (a *API) talkValues(bot string, res *engine.TalkResult) *envelope {
 		feedbackWording(e, res.Language)
 	}
 	e.boolean("human", false)
-	e.boolean("startLivechat", false)
+	e.boolean("startLivechat", res.SpecialAction == engine.ActionStartPolling)
 	e.num("knowledgeId", res.KnowledgeID)
 	e.num("actionId", 0)
-	e.num("serverTime", bascule.Millis(res.Time))
+	if res.Cursor > 0 {
+		e.num("serverTime", res.Cursor) // where the livechat's polling starts (§11.3)
+	} else {
+		e.num("serverTime", bascule.Millis(res.Time))
+	}
+	livechatTalk(e, res)
 	if len(res.Rewords) > 0 {
 		e.strs("rewords", res.Rewords)
 	}
@@ -155,6 +162,12 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 		e.str("date", in.At.Format(time.RFC3339))
 		e.num("timestamp", bascule.Millis(in.At))
 		e.boolean("hideRequest", in.Question == "")
+		if login := bascule.OperatorOf(in.From); login != "" {
+			if a.opt.Livechat != nil {
+				login = a.opt.Livechat.OperatorName(login)
+			}
+			e.str("operatorName", login)
+		}
 		e.end()
 	}
 	e.endArray()
@@ -322,14 +335,6 @@ func (a *API) newContext(w http.ResponseWriter, r *http.Request) error {
 	}
 	e := newEnvelope("contextResponse")
 	e.str("contextId", res.Dialog.ID)
-	return ok(w, e)
-}
-
-// queueStatus is chat/status/<bot>/<ctx> (§8.5): whether the visitor is still in a livechat
-// waiting queue.
-func (a *API) queueStatus(w http.ResponseWriter, r *http.Request) error {
-	e := newEnvelope("waitingQueueStatusResponse")
-	e.boolean("waitingQueueStatusResponse", false)
 	return ok(w, e)
 }
 

@@ -49,6 +49,7 @@ type Config struct {
 	Outbound  Outbound  `yaml:"outbound"`
 	Antivirus Antivirus `yaml:"antivirus"`
 	Uploads   Uploads   `yaml:"uploads"`
+	Livechat  Livechat  `yaml:"livechat"`
 
 	file  string
 	lines map[string]int // key path -> line, for messages
@@ -164,6 +165,23 @@ type Dumps struct {
 // SFTP reports whether dumps go to an SFTP server.
 func (d Dumps) SFTP() bool { return strings.HasPrefix(d.To, "sftp://") }
 
+// Livechat tunes the hand-over to human operators and their desk. What belongs to a bot
+// (competencies, opening hours, inactivity transfers) is in the bot's settings; operators
+// are accounts of the admin API.
+type Livechat struct {
+	// OperatorGrace is how long an operator's desk may be gone (a reload, a move to the other
+	// server) before their dialogs go to other operators.
+	OperatorGrace bascule.Duration `yaml:"operator_grace"`
+	// VisitorGrace is how long a visitor's chatbox may stop following a livechat before the
+	// visitor has left and the hand-over ends.
+	VisitorGrace bascule.Duration `yaml:"visitor_grace"`
+	// SessionIdle ends a desk session that was not used this long; SessionMaxAge ends any.
+	SessionIdle   bascule.Duration `yaml:"session_idle"`
+	SessionMaxAge bascule.Duration `yaml:"session_max_age"`
+	// Logins limits login attempts per operator login and per address (wrong passwords).
+	Logins Rate `yaml:"logins"`
+}
+
 // Log is the logging setup.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -210,6 +228,9 @@ func Default() *Config {
 
 		Antivirus: defaultAntivirus(),
 		Uploads:   defaultUploads(),
+		Livechat: Livechat{OperatorGrace: bascule.Duration(time.Minute), VisitorGrace: bascule.Duration(90 * time.Second),
+			SessionIdle: bascule.Duration(30 * time.Minute), SessionMaxAge: bascule.Duration(12 * time.Hour),
+			Logins: Rate{Rate: 0.05, Burst: 5}},
 	}
 }
 
@@ -436,6 +457,21 @@ func (c *Config) Validate() error {
 		if r.Rate > 0 && r.Burst < 1 {
 			add(key+".burst", "must be at least 1 when a rate is set")
 		}
+	}
+	if d := c.Livechat.OperatorGrace.D(); d < 5*time.Second || d > time.Hour {
+		add("livechat.operator_grace", "must be between 5s and 1h")
+	}
+	if d := c.Livechat.VisitorGrace.D(); d < 10*time.Second || d > time.Hour {
+		add("livechat.visitor_grace", "must be between 10s and 1h")
+	}
+	if c.Livechat.SessionIdle.D() < time.Minute {
+		add("livechat.session_idle", "must be at least 1m")
+	}
+	if c.Livechat.SessionMaxAge.D() < c.Livechat.SessionIdle.D() {
+		add("livechat.session_max_age", "must be at least livechat.session_idle")
+	}
+	if r := c.Livechat.Logins; r.Rate < 0 || r.Burst < 0 || (r.Rate > 0 && r.Burst < 1) {
+		add("livechat.logins", "rate and burst cannot be negative; burst is at least 1 with a rate")
 	}
 	names := map[string]bool{}
 	for i, t := range c.Admin.Tokens {

@@ -52,7 +52,7 @@ admin:
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"unknown key with suggestion", "server:\n  lisen: x\n", "b.yml:2: server.lisen: unknown key (did you mean listen?)"},
-		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, antivirus, bots, data, dialogs, dumps, limits, log, outbound, peer, server, uploads)"},
+		{"unknown section", "nothing:\n  a: 1\n", "b.yml:1: nothing: unknown key (known keys: admin, antivirus, bots, data, dialogs, dumps, limits, livechat, log, outbound, peer, server, uploads)"},
 		{"backup without peer", "server:\n  role: backup\n", "b.yml: peer.url: a backup needs its peer's https:// URL"},
 		{"plain http peer", "server:\n  role: main\npeer:\n  url: http://app2:8443\n", "b.yml:4: peer.url: a main needs its peer's https:// URL (the peer API is HTTPS only)"},
 		{"peer without auth", "server:\n  role: main\npeer:\n  url: https://app2:8443\n  listen: :8443\n  tls:\n    cert: c\n    key: k\n", "peer.tls.ca: set the CA that signed the peer's certificate (mutual TLS), or peer.secret"},

@@ -30,6 +30,9 @@ type Options struct {
 	// Log receives what the engine reports itself: failed web services and the audit lines of
 	// uploads (nil: discarded).
 	Log *slog.Logger
+	// Livechat hands dialogs over to human operators (nil: escalations are answered as any
+	// knowledge).
+	Livechat Livechat
 }
 
 // Engine applies the dialog rules: it resolves the visitor's context, answers with the bot's
@@ -84,6 +87,11 @@ func New(store bascule.Store, opt Options) *Engine {
 	store.OnKnowledgeChange(e.forget)
 	return e
 }
+
+// SetLivechat gives the engine its livechat, which is built on the engine (it reads bots and
+// dialogs through it): the two are made one after the other, then joined here, before the
+// server serves.
+func (e *Engine) SetLivechat(lc Livechat) { e.opt.Livechat = lc }
 
 // Store returns the engine's store.
 func (e *Engine) Store() bascule.Store { return e.store }

@@ -17,6 +17,7 @@ import (
 const (
 	InputWelcome        = "#welcome#"
 	InputReset          = "#reset#"
+	InputLeaveQueue     = "#livechatleavequeue#" // the visitor leaves the livechat's waiting queue
 	pushConditionPrefix = "_pushcondition_:"
 	goalPagePrefix      = "_goalpage_:"
 	mailtoPrefix        = "#dydumailto:"
@@ -42,6 +43,9 @@ type TalkRequest struct {
 	// Variables are the page's variables sent with the question (the dydu chatbox's variables
 	// field). Web services called for this answer see them, over the dialog's stored ones.
 	Variables map[string]string `json:"variables,omitempty"`
+	// Mode is the dydu chatbox's mode, decoded: Synchron, or polling and websocket while it
+	// follows a livechat.
+	Mode string `json:"mode,omitempty"`
 }
 
 // TalkResult is the bot's answer.
@@ -57,6 +61,36 @@ type TalkResult struct {
 	AskFeedback bool                 `json:"askFeedback,omitempty"`
 	Uploads     bool                 `json:"uploads,omitempty"` // the bot takes files from visitors on this server
 	Time        time.Time            `json:"time"`
+	// SpecialAction drives the dydu chatbox's livechat: StartPolling, StartWaitingQueue,
+	// LeaveWaitingQueue.
+	SpecialAction string `json:"specialAction,omitempty"`
+	// QueuePosition and EstimatedWait (seconds) describe the visitor's place in the waiting queue.
+	QueuePosition int `json:"queuePosition,omitempty"`
+	EstimatedWait int `json:"estimatedWait,omitempty"`
+	// Cursor is where the visitor's livechat starts: the dydu chatbox polls from it (serverTime).
+	Cursor int64 `json:"cursor,omitempty"`
+}
+
+// Special actions of a talk answer (dydu's specialAction).
+const (
+	ActionStartPolling      = "StartPolling"
+	ActionStartWaitingQueue = "StartWaitingQueue"
+	ActionLeaveWaitingQueue = "LeaveWaitingQueue"
+	ActionEndPolling        = "EndPolling"
+)
+
+// Livechat hands dialogs over to human operators (package livechat). The engine asks it about
+// every question of a known dialog, and gives it the questions that ask for a human.
+type Livechat interface {
+	// Intercept takes the question of a dialog that is with an operator or waits for one: the
+	// visitor's words go to the operator and the bot stays silent. It records what it keeps and
+	// fills res; handled is false when the bot answers.
+	Intercept(ctx context.Context, req *TalkRequest, d *bascule.Dialog, input string, res *TalkResult) (handled bool, err error)
+	// Escalate hands a dialog over to an operator, puts it in the waiting queue, or says why it
+	// cannot. in is the question that asked for it, with the bot's answer; k is the escalation
+	// knowledge (nil: the visitor asked for a human in so many words). It records in and fills
+	// res.
+	Escalate(ctx context.Context, bot *Bot, d *bascule.Dialog, k *bascule.Knowledge, in *bascule.Interaction, res *TalkResult) error
 }
 
 // Forwarder sends a question to the server where its dialog lives. A dialog that started or
@@ -90,12 +124,26 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 		}
 	}
 	res.Dialog = d
+	if lc := e.opt.Livechat; lc != nil && !isNew && input != InputWelcome {
+		handled, err := lc.Intercept(ctx, req, d, input, res)
+		if err != nil {
+			return nil, err
+		}
+		if handled {
+			return res, nil
+		}
+	}
 	record := true
+	var escalate bool
+	var escalation *bascule.Knowledge
 	switch {
 	case input == InputWelcome:
 		res.Text, res.Type, record = bot.Sentence(bascule.SentenceWelcome, res.Language), bascule.TypeWelcome, false
 	case strings.HasPrefix(input, goalPagePrefix):
 		return &TalkResult{Language: res.Language, Space: res.Space, Time: now}, nil
+	case input == InputLeaveQueue:
+		// Not waiting (any more): nothing to leave, nothing to store.
+		res.Type, res.SpecialAction, record = bascule.TypeLivechatLeftQueue, ActionLeaveWaitingQueue, false
 	case strings.HasPrefix(input, mailtoPrefix):
 		res.Text, res.Type, record = mailtoUnavailable(res.Language), bascule.TypeMisunderstood, false
 	case strings.HasPrefix(input, pushConditionPrefix):
@@ -118,6 +166,7 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 		if err := e.answer(ctx, bot, d, isNew, input, req.Variables, res); err != nil {
 			return nil, err
 		}
+		escalate, escalation = e.escalation(bot, input, res)
 	}
 	if !record {
 		if isNew {
@@ -136,12 +185,36 @@ func (e *Engine) Talk(ctx context.Context, req *TalkRequest) (*TalkResult, error
 	if isNew {
 		newDialog = d
 	}
-	if err := e.store.RecordTalk(ctx, newDialog, in); err != nil {
+	if escalate {
+		// The livechat records the question with the hand-over it starts.
+		if isNew {
+			if err := e.store.RecordTalk(ctx, d, nil); err != nil {
+				return nil, err
+			}
+		}
+		if err := e.opt.Livechat.Escalate(ctx, bot, d, escalation, in, res); err != nil {
+			return nil, err
+		}
+	} else if err := e.store.RecordTalk(ctx, newDialog, in); err != nil {
 		return nil, err
 	}
 	d.LastAt = now
 	res.Interaction = in
 	return res, nil
+}
+
+// escalation reports whether an answered question hands the dialog over to an operator: an
+// escalation knowledge item answered it, or the bot did not understand a visitor who asks for
+// a human. Without a livechat, an escalation item is an ordinary answer.
+func (e *Engine) escalation(bot *Bot, input string, res *TalkResult) (bool, *bascule.Knowledge) {
+	if e.opt.Livechat == nil {
+		return false, nil
+	}
+	if res.Type == bascule.TypeUnderstood {
+		k := bot.Knowledge(res.KnowledgeID)
+		return k != nil && k.Kind == bascule.KindEscalation, k
+	}
+	return AsksForHuman(input, res.Language), nil
 }
 
 // resolve finds the dialog a question belongs to: the given context if it is this bot's and

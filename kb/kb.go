@@ -58,6 +58,9 @@ func sanitizeModel(kb *bascule.KnowledgeBase) []string {
 		if clean(&kb.Knowledge[i].Answer) {
 			changed = append(changed, fmt.Sprintf("knowledge[%d].answer", i))
 		}
+		if clean(&kb.Knowledge[i].Failure) {
+			changed = append(changed, fmt.Sprintf("knowledge[%d].failure", i))
+		}
 	}
 	for i := range kb.Sentences {
 		if clean(&kb.Sentences[i].Text) {
@@ -127,6 +130,7 @@ func (s *Service) PutKnowledge(ctx context.Context, botID string, k *bascule.Kno
 		return err
 	}
 	clean(&k.Answer)
+	clean(&k.Failure)
 	if err := k.Validate(&kb.Bot, "knowledge"); err != nil {
 		return err
 	}

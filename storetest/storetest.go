@@ -32,6 +32,9 @@ func Run(t *testing.T, open Factory) {
 	t.Run("RetriesAmongConcurrentTalks", func(t *testing.T) { testRetriesAmongConcurrentTalks(t, open) })
 	t.Run("Uploads", func(t *testing.T) { testUploads(t, open) })
 	t.Run("UploadErasure", func(t *testing.T) { testUploadErasure(t, open) })
+	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open) })
+	t.Run("Livechat", func(t *testing.T) { testLivechat(t, open) })
+	t.Run("LivechatReplication", func(t *testing.T) { testLivechatReplication(t, open) })
 }
 
 // testReadsFollowReplication: what a store serves about a dialog (activity, position, recent

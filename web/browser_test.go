@@ -269,7 +269,16 @@ func (p *page) typeQuestion(q string) {
 // the key goes as a bare keydown and keyup, as from a keyboard.
 func (p *page) send() {
 	p.t.Helper()
-	p.do(chromedp.Focus(inBox("textarea")), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	p.enter(inBox("textarea"))
+	if v := eval[string](p, root+`.querySelector('textarea').value`); v != "" {
+		p.t.Fatalf("the question field holds %q after Enter", v)
+	}
+}
+
+// enter presses Enter in a field, as from a keyboard.
+func (p *page) enter(field chromedp.JSPath) {
+	p.t.Helper()
+	p.do(chromedp.Focus(field), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
 			_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
 				Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13,
@@ -280,9 +289,6 @@ func (p *page) send() {
 		}
 		return nil
 	}))
-	if v := eval[string](p, root+`.querySelector('textarea').value`); v != "" {
-		p.t.Fatalf("the question field holds %q after Enter", v)
-	}
 }
 
 // ask types a question, sends it and waits for its answer.

@@ -99,7 +99,7 @@ func New(opt Options) *Handler {
 		zw.Close()
 		a.gz = gz.Bytes()
 		h.assets["/chatbox/"+name] = a
-		if a.cacheCtl == chatboxCache {
+		if a.cacheCtl == chatboxCache && strings.HasPrefix(name, "chatbox.") {
 			// The stable name of this release's chatbox, for loaders of another release.
 			stable := *a
 			stable.cacheCtl = loaderCache
@@ -107,6 +107,21 @@ func New(opt Options) *Handler {
 		}
 	}
 	return h
+}
+
+// DeskAssets returns the URL paths of the operator desk's script and style (served by the
+// Handler, named after their content).
+func DeskAssets() (script, style string) {
+	files, _ := fs.Glob(dist, "dist/desk.*")
+	for _, f := range files {
+		switch path.Ext(f) {
+		case ".js":
+			script = "/chatbox/" + path.Base(f)
+		case ".css":
+			style = "/chatbox/" + path.Base(f)
+		}
+	}
+	return script, style
 }
 
 // ServeHTTP implements http.Handler.

@@ -70,9 +70,9 @@ func chatboxParts(t testing.TB) (loader, js, css []byte) {
 		switch {
 		case name == "loader.js":
 			loader = b
-		case strings.HasSuffix(name, ".js"):
+		case strings.HasPrefix(name, "chatbox.") && strings.HasSuffix(name, ".js"):
 			js = b
-		case strings.HasSuffix(name, ".css"):
+		case strings.HasPrefix(name, "chatbox.") && strings.HasSuffix(name, ".css"):
 			css = b
 		}
 	}
@@ -148,7 +148,7 @@ func TestServeChatbox(t *testing.T) {
 	var jsPath, cssPath string
 	for name := range distFiles(t) {
 		switch {
-		case name == "loader.js":
+		case !strings.HasPrefix(name, "chatbox."):
 		case strings.HasSuffix(name, ".js"):
 			jsPath = "/chatbox/" + name
 		case strings.HasSuffix(name, ".css"):

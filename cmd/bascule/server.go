@@ -21,12 +21,15 @@ import (
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/admin"
+	"github.com/bascule/bascule/bus"
 	"github.com/bascule/bascule/chatapi"
 	"github.com/bascule/bascule/clamav"
 	"github.com/bascule/bascule/config"
 	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/internal/httpx"
 	"github.com/bascule/bascule/kb"
+	"github.com/bascule/bascule/livechat"
+	"github.com/bascule/bascule/livechat/desk"
 	"github.com/bascule/bascule/outbound"
 	"github.com/bascule/bascule/pair"
 	"github.com/bascule/bascule/ratelimit"
@@ -44,6 +47,8 @@ type server struct {
 	engine  *engine.Engine
 	kb      *kb.Service
 	node    *pair.Node
+	bus     bascule.Bus
+	live    *livechat.Service
 	status  *chatapi.Status
 	handler http.Handler
 	// peer is the peer API (main and backup only), served on its own TLS listener.
@@ -103,6 +108,7 @@ func (s *server) wire(ctx context.Context) error {
 	cfg := s.cfg
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.bus = bus.NewMemory()
 	if err := s.wirePair(ctx, reg); err != nil {
 		return err
 	}
@@ -112,6 +118,12 @@ func (s *server) wire(ctx context.Context) error {
 	}
 	s.engine = engine.New(s.store, engine.Options{Idle: cfg.Dialogs.Idle.D(), MaxInput: cfg.Dialogs.MaxInput, Forward: s.node,
 		WebServices: outbound.NewWebServices(outbound.NewClient(s.proxies)), Uploads: uploads, Log: s.log})
+	pv := pairView{node: s.node, self: cfg.Server.PublicURL}
+	lc := cfg.Livechat
+	s.live = livechat.New(livechat.Options{Store: s.store, Engine: s.engine, Bus: s.bus, Pair: pv, Log: s.log,
+		OperatorGrace: lc.OperatorGrace.D(), VisitorGrace: lc.VisitorGrace.D(), Idle: cfg.Dialogs.Idle.D(),
+		SessionIdle: lc.SessionIdle.D(), SessionMaxAge: lc.SessionMaxAge.D(), Logins: ratelimit.New(lc.Logins.Rate, lc.Logins.Burst)})
+	s.engine.SetLivechat(s.live)
 	s.kb = &kb.Service{Store: s.store, Writable: s.node.Writable}
 	if role := s.node.Role(); cfg.Bots.Sample && role != config.RoleBackup {
 		if err := s.seedSample(ctx); err != nil {
@@ -139,7 +151,7 @@ func (s *server) wire(ctx context.Context) error {
 		s.status.AddCheck("antivirus", false, s.antivirus.Ping)
 	}
 	api := chatapi.New(chatapi.Options{
-		Engine: s.engine, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
+		Engine: s.engine, Livechat: s.live, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
 		PerClient: ratelimit.New(cfg.Limits.PerClient.Rate, cfg.Limits.PerClient.Burst),
 		PerBot:    ratelimit.New(cfg.Limits.PerBot.Rate, cfg.Limits.PerBot.Burst),
 	})
@@ -152,7 +164,13 @@ func (s *server) wire(ctx context.Context) error {
 		for _, t := range cfg.Admin.Tokens {
 			tokens[t.Token] = t.Name
 		}
-		mux.Handle(admin.Prefix, admin.New(admin.Options{KB: s.kb, Tokens: tokens, Log: s.log}))
+		mux.Handle(admin.Prefix, admin.New(admin.Options{KB: s.kb, Tokens: tokens, Log: s.log,
+			Accounts: &livechat.Accounts{Store: s.store, Writable: s.node.Writable}}))
+	}
+	script, style := web.DeskAssets()
+	dh := desk.New(desk.Options{Livechat: s.live, Pair: pv, Script: script, Style: style, Proxies: proxies, Log: s.log})
+	for _, p := range []string{desk.PagePath, desk.APIPrefix, desk.LegacyPath, desk.LegacyPath + "/"} {
+		mux.Handle(p, dh)
 	}
 	mux.HandleFunc("/healthz", chatapi.Healthz)
 	mux.HandleFunc("/readyz", s.status.Readyz)
@@ -169,7 +187,9 @@ func (s *server) wire(ctx context.Context) error {
 // TLS material of the peer API and the client that pulls the peer.
 func (s *server) wirePair(ctx context.Context, reg prometheus.Registerer) error {
 	cfg := s.cfg
-	opt := pair.Options{Store: s.store, Role: cfg.Server.Role, PublicURL: cfg.Server.PublicURL, Log: s.log, Registerer: reg, Secret: cfg.Peer.Secret,
+	// The pair applies the peer's changes through the livechat's observer: chatboxes and desks
+	// here hear at once of what happened on the other server.
+	opt := pair.Options{Store: livechat.ObserveReplication(s.store, s.bus), Role: cfg.Server.Role, PublicURL: cfg.Server.PublicURL, Log: s.log, Registerer: reg, Secret: cfg.Peer.Secret,
 		Wait: cfg.Peer.Wait.D(), Timeout: cfg.Peer.Timeout.D(),
 		Every: map[bascule.FeedClass]time.Duration{bascule.ClassKnowledge: cfg.Peer.Every.Knowledge.D(), bascule.ClassDialogs: cfg.Peer.Every.Dialogs.D()}}
 	if cfg.Paired() {
@@ -226,6 +246,8 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go s.followOptions(runCtx, hup)
+	liveDone := make(chan struct{})
+	go func() { defer close(liveDone); s.live.Run(runCtx) }()
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
 		go func() { errc <- hs.Serve(listeners[i]) }()
@@ -263,6 +285,7 @@ func (s *server) serve(ctx context.Context, l, peerL net.Listener) error {
 	}
 	stopPair()
 	<-pairDone
+	<-liveDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -314,6 +337,26 @@ func (s *server) close() error {
 // megabytes), so collecting four times less often than Go's default costs little memory and
 // saves CPU on every answer. GOGC in the environment still decides when it is set.
 const gcPercent = 400
+
+// pairView is what the livechat knows of the pair: where desks reach each server, whether the
+// peer answers, and whether desks belong on the peer (this is the backup, and the main is
+// back: new visitors go to the main, so must operators).
+type pairView struct {
+	node *pair.Node
+	self string
+}
+
+func (p pairView) SelfURL() string { return p.self }
+func (p pairView) PeerURL() string { return p.node.PeerPublicURL() }
+
+func (p pairView) PeerReachable() bool {
+	st, _ := p.node.Status(context.Background()).(pair.Status)
+	return st.Peer != nil && st.Peer.Reachable
+}
+
+func (p pairView) PreferPeer() bool {
+	return p.node.Role() == pair.RoleBackup && p.node.PeerState().Role == pair.RoleMain && p.PeerReachable()
+}
 
 // listenAndServe runs a configured server until ctx ends.
 func listenAndServe(ctx context.Context, cfg *config.Config, log *slog.Logger, x extras, ready func(addr string)) error {

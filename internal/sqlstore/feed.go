@@ -263,6 +263,9 @@ func (t *Tx) apply(c *bascule.Change) error {
 		return t.applyUpload(c)
 	case bascule.EntityUpload + " " + bascule.OpDelete:
 		return t.exec("DELETE FROM uploads WHERE id = ?", c.Key)
+	case bascule.EntityAccount + " " + bascule.OpPut, bascule.EntityAccount + " " + bascule.OpDelete,
+		bascule.EntityLivechat + " " + bascule.OpPut:
+		return t.applyLivechat(c)
 	case bascule.EntityClient + " " + bascule.OpDelete:
 		e, err := decode[bascule.ClientErasure](c)
 		if err != nil {

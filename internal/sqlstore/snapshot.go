@@ -18,6 +18,7 @@ import (
 // list with the schema).
 var Tables = []string{"meta", "counters", "bots", "knowledge", "matching_groups", "sentences",
 	"dialogs", "interactions", "variables", "feedback", "visits", "uploads", "erased_clients", "erased_dialogs",
+	"accounts", "livechat",
 	"changes", "cursors"}
 
 // Snapshot is a consistent view of the whole database: one read transaction, so that every

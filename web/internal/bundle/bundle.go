@@ -1,6 +1,7 @@
 // Package bundle builds the chatbox from web/src with esbuild: the loader (loader.js, with the
 // teaser's style inlined) and the full chatbox (chatbox.HASH.js and chatbox.HASH.css, named
-// after their content so that browsers may cache them for a year). `go generate ./web/...`
+// after their content so that browsers may cache them for a year), and the operator desk
+// (desk.HASH.js and desk.HASH.css, named the same way). `go generate ./web/...`
 // writes the result to web/dist; a test rebuilds it in memory with the same options to prove
 // web/dist is not stale.
 package bundle
@@ -49,7 +50,17 @@ func Build(dir string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{"loader.js": loader, name + ".js": js, name + ".css": css}, nil
+	deskJS, err := build(dir, "desk/main.js", nil)
+	if err != nil {
+		return nil, err
+	}
+	deskCSS, err := build(dir, "desk.css", nil)
+	if err != nil {
+		return nil, err
+	}
+	deskSum := sha256.Sum256([]byte(string(deskJS) + "\x00" + string(deskCSS)))
+	desk := "desk." + hex.EncodeToString(deskSum[:5])
+	return map[string][]byte{"loader.js": loader, name + ".js": js, name + ".css": css, desk + ".js": deskJS, desk + ".css": deskCSS}, nil
 }
 
 // build bundles and minifies one entry point. The target is ES2020: every browser of the last

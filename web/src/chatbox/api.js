@@ -12,7 +12,7 @@ const b64 = (s) => {
 }
 
 // decode walks "values" and decodes every string in it; numbers and booleans stay as they are.
-const decode = (v) =>
+export const decode = (v) =>
   typeof v == 'string'
     ? b64(v)
     : Array.isArray(v)

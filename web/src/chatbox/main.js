@@ -3,6 +3,7 @@
 // the shadow root it drew the teaser in.
 import { call, request } from './api.js'
 import words from './labels.js'
+import following from './live.js'
 
 // The server archives a dialog after 10 minutes without a question (dialogs.idle); past that,
 // the chatbox asks whether its dialog is still open before it sends a question.
@@ -165,7 +166,30 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
   // The dialog's server: requests about the dialog start there, and move on to the next server
   // of the list only when it fails.
   const dialogIndex = () => Math.max(0, servers.indexOf(st.server))
+  let writingFor
+  // The livechat, once the bot hands the dialog over: the operator's words (in a bubble with
+  // the operator's name), notices, and the operator typing.
+  const person = {
+    typing: () => {
+      writing.hidden = false
+      clearTimeout(writingFor)
+      writingFor = setTimeout(() => (writing.hidden = true), 6000)
+    },
+    say: (v, into = log) => {
+      writing.hidden = true
+      const body = el('div')
+      body.innerHTML = v.text
+      const m = el('div', v.fromDetail ? 'msg bot op' : 'msg note')
+      if (v.fromDetail) m.append(el('b', 0, v.fromDetail))
+      m.append(body)
+      into.append(m)
+      scroll()
+      if (into == log) live.textContent = (v.fromDetail || '') + ' ' + body.textContent
+    },
+  }
+  const lc = following({ st, save, servers, bot, dialogIndex, show: person })
   const forget = () => {
+    lc.stop()
     st.ctx = st.server = st.welcome = st.top = null
     save()
   }
@@ -184,6 +208,8 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     // The same id on every server: a question sent again after a failure is one interaction.
     if (id) f.interactionId = id
     if (quiet) f.doNotRegisterInteraction = true
+    // In a livechat, the visitor's words go to the operator, who answers on the channel.
+    if (st.live) f.mode = 'cG9sbGluZw=='
     return f
   }
   // The file button shows when the server says the bot takes files (in every talk answer).
@@ -201,6 +227,8 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
     st.uploads = v.uploads
     offer()
     save()
+    if (!st.live && /^Start(Polling|WaitingQueue)$/.test(v.specialAction)) lc.start(v)
+    if (v.specialAction == 'LeaveWaitingQueue') lc.stop()
     return v
   }
 
@@ -240,8 +268,10 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
         if (st.top && st.top.length) choices(st.top, past)
         for (const x of h.v.interactions || []) {
           if (x.user && !x.hideRequest) userSays(x.user, past)
-          answer({ text: x.text }, past)
+          if (x.operatorName && x.type == 'OPRegularOperatorAnswer') person.say({ text: x.text, fromDetail: x.operatorName }, past)
+          else answer({ text: x.text }, past)
         }
+        lc.follow()
         return
       }
       forget()
@@ -317,6 +347,7 @@ const mount = ({ root, button, o, servers, fr, key, timeout }) => {
   }
   input.oninput = () => {
     const has = !!input.value.trim()
+    lc.typing(input.value)
     if (has && !typing && servers.length > 1) {
       const i = dialogIndex()
       // A 429 means the server is up and busy: the question will wait for it, not leave it.
