@@ -542,7 +542,7 @@ func (t *Tx) eraseDialog(id string) error {
 	if err := t.exec("DELETE FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?)", id); err != nil {
 		return err
 	}
-	for _, table := range []string{"variables", "feedback", "livechat"} {
+	for _, table := range []string{"variables", "feedback"} {
 		if err := t.exec("DELETE FROM "+table+" WHERE dialog_id = ?", id); err != nil {
 			return err
 		}
