@@ -82,6 +82,11 @@ type Options struct {
 	// OnClose, when set, runs after Close has closed the databases (SQLite releases its
 	// data directory's lock there).
 	OnClose func()
+	// Notified says that commits of other processes are announced to the store (postgres:
+	// LISTEN/NOTIFY calls NotifyChange and NotifyKnowledge), so the feed counter is not
+	// polled. A poll cannot tell which bots changed: every commit of another node would
+	// make every node reload every bot.
+	Notified bool
 }
 
 var _ bascule.Store = (*Store)(nil)
@@ -110,14 +115,14 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 	s.seen.Store(last)
 	go s.writer(o.MaxBatch)
 	s.background.Add(1)
-	go s.housekeeping(time.Second, o.Maintain)
+	go s.housekeeping(time.Second, o.Maintain, !o.Notified)
 	return s, nil
 }
 
-// housekeeping runs beside the writer: it notices writes made to the database by another
-// process and tells the callbacks (caches reload all bots, botID "", and feed readers wake
-// up), and it runs the engine's maintenance.
-func (s *Store) housekeeping(every time.Duration, maintain func(context.Context, *sql.DB) error) {
+// housekeeping runs beside the writer: when poll is set it notices writes made to the
+// database by another process and tells the callbacks (caches reload all bots, botID "", and
+// feed readers wake up), and it runs the engine's maintenance.
+func (s *Store) housekeeping(every time.Duration, maintain func(context.Context, *sql.DB) error, poll bool) {
 	defer s.background.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -129,6 +134,9 @@ func (s *Store) housekeeping(every time.Duration, maintain func(context.Context,
 		}
 		if maintain != nil {
 			_ = maintain(context.Background(), s.w) // best effort: the next tick tries again
+		}
+		if !poll {
+			continue
 		}
 		last, err := s.LastSeq(context.Background())
 		if err != nil || last <= s.seen.Load() {
