@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/storetest"
 	_ "modernc.org/sqlite" // the "sqlite" driver, for Open
 )
 
@@ -46,7 +49,7 @@ func TableDigest(t testing.TB, db *sql.DB, from string, exclude ...string) Diges
 		}
 	}
 	list := strings.Join(keep, ", ")
-	rows, err = db.QueryContext(ctx, "SELECT "+list+" FROM ("+query+") ORDER BY "+list)
+	rows, err = db.QueryContext(ctx, "SELECT "+list+" FROM ("+query+") AS t ORDER BY "+list)
 	if err != nil {
 		t.Fatalf("digest %s: %v", from, err)
 	}
@@ -128,4 +131,49 @@ func Open(t testing.TB, path string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// Talk records n dialogs of three questions each, with a variable, a vote, a visit and a
+// file, as server s would serve them; it returns the dialogs.
+func Talk(t testing.TB, s bascule.Store, n int) []*bascule.Dialog {
+	t.Helper()
+	ctx := context.Background()
+	var ds []*bascule.Dialog
+	for i := range n {
+		now := time.Now().UTC()
+		d := storetest.NewDialog(bascule.NewID()[:15], now) // a new visitor (the first one's erasure must not apply)
+		d.Origin = s.ServerID()
+		for q := range 3 {
+			in := storetest.Talk(d, fmt.Sprintf("question %d of %d, «accentuée»", q, i), now.Add(time.Duration(q)*time.Second))
+			in.Server, in.Score = s.ServerID(), 0.5+float64(q)/10
+			nd := d
+			if q > 0 {
+				nd = nil
+			}
+			must(t, s.RecordTalk(ctx, nd, in))
+		}
+		must(t, s.SetVariable(ctx, &bascule.Variable{DialogID: d.ID, Name: "order", Value: fmt.Sprint(i)}))
+		must(t, s.RecordFeedback(ctx, &bascule.Feedback{ID: bascule.NewID(), DialogID: d.ID, Kind: bascule.FeedbackVote, Value: "positive", At: now}))
+		must(t, s.RecordVisit(ctx, &bascule.Visit{ID: bascule.NewID(), BotID: storetest.BotID, ClientID: d.ClientID, At: now, Server: s.ServerID()}))
+		must(t, s.SaveUpload(ctx, storetest.NewUpload(d, "scan «1».pdf", []byte{'%', 0, 0xff, byte(i)}, now)))
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// Populate gives a main server knowledge, dialogs and an erasure, so that every table holds rows.
+func Populate(t testing.TB, s bascule.Store) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, s.ReplaceKnowledgeBase(ctx, storetest.SmallKnowledgeBase()))
+	ds := Talk(t, s, 20)
+	_, err := s.EraseClient(ctx, &bascule.ClientErasure{BotID: storetest.BotID, ClientID: ds[0].ClientID, Before: time.Now().Add(time.Minute)})
+	must(t, err)
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

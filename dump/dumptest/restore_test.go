@@ -44,44 +44,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// talk records n dialogs of three questions each, with a variable, a vote, a visit and a
-// file, as server s would serve them; it returns the dialogs.
-func talk(t *testing.T, s bascule.Store, n int) []*bascule.Dialog {
-	t.Helper()
-	ctx := context.Background()
-	var ds []*bascule.Dialog
-	for i := range n {
-		now := time.Now().UTC()
-		d := storetest.NewDialog(bascule.NewID()[:15], now) // a new visitor (the first one's erasure must not apply)
-		d.Origin = s.ServerID()
-		for q := range 3 {
-			in := storetest.Talk(d, fmt.Sprintf("question %d of %d, «accentuée»", q, i), now.Add(time.Duration(q)*time.Second))
-			in.Server, in.Score = s.ServerID(), 0.5+float64(q)/10
-			nd := d
-			if q > 0 {
-				nd = nil
-			}
-			must(t, s.RecordTalk(ctx, nd, in))
-		}
-		must(t, s.SetVariable(ctx, &bascule.Variable{DialogID: d.ID, Name: "order", Value: fmt.Sprint(i)}))
-		must(t, s.RecordFeedback(ctx, &bascule.Feedback{ID: bascule.NewID(), DialogID: d.ID, Kind: bascule.FeedbackVote, Value: "positive", At: now}))
-		must(t, s.RecordVisit(ctx, &bascule.Visit{ID: bascule.NewID(), BotID: storetest.BotID, ClientID: d.ClientID, At: now, Server: s.ServerID()}))
-		must(t, s.SaveUpload(ctx, storetest.NewUpload(d, "scan «1».pdf", []byte{'%', 0, 0xff, byte(i)}, now)))
-		ds = append(ds, d)
-	}
-	return ds
-}
-
-// populate gives a main server knowledge, dialogs and an erasure, so that every table holds rows.
-func populate(t *testing.T, s bascule.Store) {
-	t.Helper()
-	ctx := context.Background()
-	must(t, s.ReplaceKnowledgeBase(ctx, storetest.SmallKnowledgeBase()))
-	ds := talk(t, s, 20)
-	_, err := s.EraseClient(ctx, &bascule.ClientErasure{BotID: storetest.BotID, ClientID: ds[0].ClientID, Before: time.Now().Add(time.Minute)})
-	must(t, err)
-}
-
 // restore restores as "bascule restore" does: into the data directory dir, locked.
 func restore(ctx context.Context, dir string, open dump.Opener, o dump.RestoreOptions) (*dump.Restored, error) {
 	rep, err := sqlite.BeginReplace(dir)
@@ -101,7 +63,7 @@ func fromTarget(t dump.Target, name string) dump.Opener {
 func TestRestoreIntoEmptyDirectory(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
-	populate(t, src)
+	dumptest.Populate(t, src)
 	must(t, src.SetMeta(ctx, "pair_state", "the main's"))
 	target := dump.Dir(t.TempDir())
 	res, err := dump.Dump(ctx, src, target, dump.Options{Role: "main", Keep: 2})
@@ -179,17 +141,17 @@ func TestRestoreOntoBackupKeepsThePair(t *testing.T) {
 	backupID := backup.ServerID()
 	must(t, backup.SetMeta(ctx, "pair_state", "the backup's"))
 	must(t, main.SetMeta(ctx, "pair_state", "the main's"))
-	populate(t, main)
+	dumptest.Populate(t, main)
 	storetest.Replicate(t, main, backup)
-	talk(t, backup, 3) // the backup served some visitors...
+	dumptest.Talk(t, backup, 3) // the backup served some visitors...
 	storetest.Replicate(t, backup, main)
 	backupFeed, _ := backup.LastSeq(ctx)
 	must(t, backup.Close())
-	talk(t, main, 4) // ...and the main went on before the dump
+	dumptest.Talk(t, main, 4) // ...and the main went on before the dump
 	target := dump.Dir(t.TempDir())
 	res, err := dump.Dump(ctx, main, target, dump.Options{Role: "main"})
 	must(t, err)
-	talk(t, main, 2) // and after it
+	dumptest.Talk(t, main, 2) // and after it
 	mainFeed, _ := main.LastSeq(ctx)
 
 	r, err := restore(ctx, backupDir, fromTarget(target, res.Name), dump.RestoreOptions{})
@@ -220,7 +182,7 @@ func TestRestoreOntoBackupKeepsThePair(t *testing.T) {
 	}
 	storetest.Replicate(t, main, backup)
 	// New changes of the backup are numbered after what the main has, and reach it.
-	ds := talk(t, backup, 1)
+	ds := dumptest.Talk(t, backup, 1)
 	if seq, _ := backup.LastSeq(ctx); seq <= backupFeed {
 		t.Fatalf("the backup's next change got %d, not after %d", seq, backupFeed)
 	}
@@ -240,9 +202,9 @@ func TestRestoreRefusesToLoseChanges(t *testing.T) {
 	backup, err := sqlite.Open(ctx, backupDir, sqlite.Options{})
 	must(t, err)
 	backupID := backup.ServerID()
-	populate(t, main)
+	dumptest.Populate(t, main)
 	storetest.Replicate(t, main, backup)
-	talk(t, backup, 2) // not pulled by the main
+	dumptest.Talk(t, backup, 2) // not pulled by the main
 	before := dumptest.Digests(t, backup.DB())
 	must(t, backup.Close())
 	target := dump.Dir(t.TempDir())
@@ -272,11 +234,11 @@ func TestRestoreOwnDump(t *testing.T) {
 	s, err := sqlite.Open(ctx, dir, sqlite.Options{})
 	must(t, err)
 	id := s.ServerID()
-	populate(t, s)
+	dumptest.Populate(t, s)
 	target := dump.Dir(t.TempDir())
 	res, err := dump.Dump(ctx, s, target, dump.Options{})
 	must(t, err)
-	talk(t, s, 1)
+	dumptest.Talk(t, s, 1)
 	feed, _ := s.LastSeq(ctx)
 	must(t, s.Close())
 	if _, err := restore(ctx, dir, fromTarget(target, res.Name), dump.RestoreOptions{}); !errors.Is(err, dump.ErrUnreplicated) {
@@ -301,7 +263,7 @@ func TestRestoreOwnDump(t *testing.T) {
 func TestRestoreRefusesARunningServer(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
-	populate(t, src)
+	dumptest.Populate(t, src)
 	target := dump.Dir(t.TempDir())
 	res, err := dump.Dump(ctx, src, target, dump.Options{})
 	must(t, err)
@@ -321,7 +283,7 @@ func TestRestoreRefusesARunningServer(t *testing.T) {
 func TestBadDumpWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
-	populate(t, src)
+	dumptest.Populate(t, src)
 	var buf bytes.Buffer
 	_, err := dump.Write(ctx, &buf, src, "main")
 	must(t, err)
@@ -350,7 +312,7 @@ func TestBadDumpWritesNothing(t *testing.T) {
 			dir := t.TempDir()
 			s, err := sqlite.Open(ctx, dir, sqlite.Options{})
 			must(t, err)
-			talk(t, s, 2)
+			dumptest.Talk(t, s, 2)
 			must(t, s.Close())
 			db := filepath.Join(dir, sqlite.FileName)
 			before, _ := os.ReadFile(db)
@@ -376,7 +338,7 @@ func TestBadDumpWritesNothing(t *testing.T) {
 func TestDumpIsOneSnapshot(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
-	populate(t, src)
+	dumptest.Populate(t, src)
 	stop := make(chan struct{})
 	done := make(chan error)
 	for range 4 {
@@ -433,7 +395,7 @@ func TestDumpIsOneSnapshot(t *testing.T) {
 func TestSchedule(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
-	populate(t, src)
+	dumptest.Populate(t, src)
 	dir := t.TempDir()
 	var mu sync.Mutex
 	failing := true

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/bascule/bascule/internal/sqlstore"
+)
+
+// ErrInUse is returned when a restore would replace the tables of running nodes.
+var ErrInUse = errors.New("database in use")
+
+// Replacement builds a new set of tables in a schema of its own beside the store's, then
+// puts them in place of the store's tables in one transaction. It holds the exclusive side of
+// the lock every running node holds shared, so no node runs meanwhile, and until that last
+// transaction the tables in place are untouched: a restore that fails anywhere leaves the
+// database as it was. It implements dump.Database.
+type Replacement struct {
+	cfg    *pgx.ConnConfig
+	db     *sql.DB   // the store's schema
+	lock   *sql.Conn // holds the exclusive lock
+	schema string    // the store's schema (current_schema of the connection string)
+	tmp    string    // the schema the new tables are built in
+	newDB  *sql.DB   // connections whose search_path is tmp
+}
+
+// BeginReplace connects to the database of dsn and takes its exclusive lock. It fails with
+// ErrInUse while a bascule node (a server, or a kb or dump command) has the database open.
+func BeginReplace(ctx context.Context, dsn string) (*Replacement, error) {
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := stdlib.OpenDB(*cfg)
+	r := &Replacement{cfg: cfg, db: db}
+	if r.lock, err = db.Conn(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("PostgreSQL at %s is unreachable: %w", where(cfg), err)
+	}
+	var free bool
+	if err := r.lock.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockInUse).Scan(&free); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if !free {
+		r.lock.Close()
+		db.Close()
+		return nil, fmt.Errorf("%w: %s is open by running bascule nodes (servers, or kb or dump commands); stop them first", ErrInUse, where(cfg))
+	}
+	if err := r.lock.QueryRowContext(ctx, "SELECT current_schema()").Scan(&r.schema); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.tmp = r.schema + "_restore"
+	// A schema left by a crashed restore is removed.
+	if _, err := r.lock.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+ident(r.tmp)+" CASCADE"); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// ident quotes an identifier.
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// Current implements dump.Database: the feed state of the tables in place, nil when the
+// database holds none.
+func (r *Replacement) Current(ctx context.Context) (*sqlstore.FeedState, error) {
+	var meta sql.NullString
+	if err := r.lock.QueryRowContext(ctx, "SELECT to_regclass('meta')::text").Scan(&meta); err != nil {
+		return nil, err
+	}
+	if !meta.Valid {
+		return nil, nil
+	}
+	st, err := sqlstore.ReadFeedState(ctx, r.db, Dialect)
+	if err != nil {
+		return nil, fmt.Errorf("the tables in %s cannot be read (%w): restore into an empty database", where(r.cfg), err)
+	}
+	return st, nil
+}
+
+// Schema implements dump.Database.
+func (r *Replacement) Schema() int {
+	files, _ := fs.Glob(Migrations(), "*.sql")
+	return len(files)
+}
+
+// Create implements dump.Database: the new tables, migrated, in a schema of their own.
+func (r *Replacement) Create(ctx context.Context) (*sqlstore.Loader, error) {
+	if r.newDB != nil {
+		return nil, errors.New("the new tables exist already")
+	}
+	if _, err := r.lock.ExecContext(ctx, "CREATE SCHEMA "+ident(r.tmp)); err != nil {
+		return nil, fmt.Errorf("new schema: %w", err)
+	}
+	cfg := r.cfg.Copy()
+	cfg.RuntimeParams["search_path"] = r.tmp
+	r.newDB = stdlib.OpenDB(*cfg)
+	if _, err := sqlstore.Migrate(ctx, r.newDB, Dialect, Migrations()); err != nil {
+		return nil, fmt.Errorf("new tables: %w", err)
+	}
+	return sqlstore.NewLoader(ctx, r.newDB, Dialect)
+}
+
+// Commit implements dump.Database: it moves the dialogs' numbering past the restored
+// numbers, checks the new tables as a store, then swaps them for the tables in place in one
+// transaction.
+func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) error) error {
+	if r.newDB == nil {
+		return errors.New("no new tables to commit")
+	}
+	// The dumped dialogs kept their numbers: the next dialog must come after them.
+	if _, err := r.newDB.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('dialogs', 'seq'), "+
+		"COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM dialogs"); err != nil {
+		return fmt.Errorf("number the next dialogs: %w", err)
+	}
+	s, err := sqlstore.New(ctx, Dialect, r.newDB, r.newDB, sqlstore.Options{Notified: true})
+	if err != nil {
+		return fmt.Errorf("the restored tables do not open: %w", err)
+	}
+	err = check(s)
+	// Close closes newDB too: nothing uses it after the check.
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	r.newDB = nil
+	if err != nil {
+		return fmt.Errorf("the restored tables fail their checks: %w", err)
+	}
+	tx, err := r.lock.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = $1", r.tmp)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(r.schema)+"."+ident(t)); err != nil {
+			return fmt.Errorf("replace %s: %w", t, err)
+		}
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+ident(r.tmp)+"."+ident(t)+" SET SCHEMA "+ident(r.schema)); err != nil {
+			return fmt.Errorf("replace %s: %w", t, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "DROP SCHEMA "+ident(r.tmp)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close ends the replacement: what is left of the new tables (all of them, unless they were
+// committed) is removed, and the lock is released.
+func (r *Replacement) Close() error {
+	var err error
+	if r.newDB != nil {
+		err = r.newDB.Close()
+		r.newDB = nil
+	}
+	if r.lock != nil {
+		ctx := context.Background()
+		if r.tmp != "" {
+			_, e := r.lock.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+ident(r.tmp)+" CASCADE")
+			err = errors.Join(err, e)
+		}
+		// Closing the session releases its advisory lock.
+		err = errors.Join(err, r.lock.Close())
+	}
+	return errors.Join(err, r.db.Close())
+}
