@@ -110,6 +110,12 @@ type Data struct {
 	Driver string `yaml:"driver"`
 	DSN    string `yaml:"dsn"`
 	Sync   string `yaml:"sync"`
+	// The PostgreSQL connection pool of each node (data.driver: postgres).
+	MaxConns        int              `yaml:"max_conns"`      // reading connections at most
+	MaxIdleConns    int              `yaml:"max_idle_conns"` // kept open while idle
+	ConnMaxLifetime bascule.Duration `yaml:"conn_max_lifetime"`
+	ConnMaxIdleTime bascule.Duration `yaml:"conn_max_idle_time"`
+	ConnectTimeout  bascule.Duration `yaml:"connect_timeout"` // for the first connection, at start
 }
 
 // Dialogs are the dialog rules that are not per bot.
@@ -218,8 +224,10 @@ func Default() *Config {
 	return &Config{
 		Server: Server{Listen: "127.0.0.1:8080", Role: RoleStandalone, ShutdownTimeout: bascule.Duration(15 * time.Second),
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"}},
-		Peer:    Peer{Wait: bascule.Duration(20 * time.Second), Timeout: bascule.Duration(time.Second)},
-		Data:    Data{Dir: "./data", Driver: "sqlite", Sync: "full"},
+		Peer: Peer{Wait: bascule.Duration(20 * time.Second), Timeout: bascule.Duration(time.Second)},
+		Data: Data{Dir: "./data", Driver: "sqlite", Sync: "full", MaxConns: 16, MaxIdleConns: 16,
+			ConnMaxLifetime: bascule.Duration(30 * time.Minute), ConnMaxIdleTime: bascule.Duration(5 * time.Minute),
+			ConnectTimeout: bascule.Duration(10 * time.Second)},
 		Dialogs: Dialogs{Idle: bascule.Duration(10 * time.Minute), MaxInput: 600},
 		Limits:  Limits{MaxBody: 64 << 10, PerClient: Rate{Rate: 10, Burst: 30}},
 		Bots:    Bots{Sample: true},
@@ -437,6 +445,18 @@ func (c *Config) Validate() error {
 	case "postgres":
 		if c.Data.DSN == "" {
 			add("data.dsn", "is required with data.driver: postgres")
+		}
+		if c.Data.MaxConns < 1 {
+			add("data.max_conns", "must be at least 1")
+		}
+		if c.Data.MaxIdleConns < 1 || c.Data.MaxIdleConns > c.Data.MaxConns {
+			add("data.max_idle_conns", "must be between 1 and data.max_conns (%d)", c.Data.MaxConns)
+		}
+		if c.Data.ConnMaxLifetime.D() < 0 || c.Data.ConnMaxIdleTime.D() < 0 {
+			add("data.conn_max_lifetime", "and data.conn_max_idle_time must not be negative (0: never)")
+		}
+		if c.Data.ConnectTimeout.D() <= 0 {
+			add("data.connect_timeout", "must be positive")
 		}
 	default:
 		add("data.driver", "%q is not sqlite or postgres", c.Data.Driver)

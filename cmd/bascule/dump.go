@@ -99,7 +99,7 @@ func openExisting(ctx context.Context, cfg *config.Config) (*sqlstore.Store, err
 	if err != nil {
 		return nil, err
 	}
-	s, ok := st.(*sqlstore.Store)
+	s, ok := sqlStore(st)
 	if !ok {
 		st.Close()
 		return nil, fmt.Errorf("data.driver %s cannot be dumped by this build", cfg.Data.Driver)
@@ -127,7 +127,7 @@ func (s *server) wireDumps(reg prometheus.Registerer) error {
 	if d.To == "" {
 		return nil
 	}
-	st, ok := s.store.(*sqlstore.Store)
+	st, ok := sqlStore(s.store)
 	if !ok {
 		return fmt.Errorf("dumps: data.driver %s cannot be dumped by this build", s.cfg.Data.Driver)
 	}

@@ -12,25 +12,27 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bascule/bascule/config"
 	"github.com/bascule/bascule/dump"
 	"github.com/bascule/bascule/dump/sftp"
 	"github.com/bascule/bascule/internal/sqlstore"
+	"github.com/bascule/bascule/postgres"
 	"github.com/bascule/bascule/sqlite"
 )
 
-// runRestore is "bascule restore": the database of a data directory becomes the content of a
-// dump, verified whole first. The server of that directory must be stopped; on any error the
-// directory is left as it was.
+// runRestore is "bascule restore": the database of a data directory (or, with data.driver:
+// postgres, the database of data.dsn) becomes the content of a dump, verified whole first. The
+// servers using it must be stopped; on any error the database is left as it was.
 func runRestore(ctx context.Context, args []string, s *stdio) error {
 	fs := newFlags("restore", "[-config FILE | -data DIR] [-force] [-ssh-key FILE -known-hosts FILE] DUMP", s)
-	file := fs.String("config", "", "configuration file naming the data directory (and the SSH key of dumps.ssh_key)")
+	file := fs.String("config", "", "configuration file naming the database (and the SSH key of dumps.ssh_key)")
 	data := fs.String("data", "", "data directory (default ./data)")
 	force := fs.Bool("force", false, "restore even over changes of this server that its peer has not pulled yet: they are lost")
 	key := fs.String("ssh-key", "", "private key for an sftp:// dump (default dumps.ssh_key)")
 	known := fs.String("known-hosts", "", "known_hosts file holding the SFTP server's host key (default dumps.known_hosts)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: bascule restore [-config FILE | -data DIR] [-force] [-ssh-key FILE -known-hosts FILE] DUMP")
-		fmt.Fprintln(fs.Output(), "DUMP is a dump file or sftp://user@host[:port]/path/file. Stop the server of the data directory first.")
+		fmt.Fprintln(fs.Output(), "DUMP is a dump file or sftp://user@host[:port]/path/file. Stop the servers of the database first (every node, on PostgreSQL).")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -42,9 +44,6 @@ func runRestore(ctx context.Context, args []string, s *stdio) error {
 	cfg, err := loadConfig(*file, "", *data)
 	if err != nil {
 		return err
-	}
-	if cfg.Data.Driver != "sqlite" {
-		return fmt.Errorf("restoring into data.driver %s is not supported by this build", cfg.Data.Driver)
 	}
 	src := fs.Arg(0)
 	var open dump.Opener
@@ -75,17 +74,17 @@ func runRestore(ctx context.Context, args []string, s *stdio) error {
 		}
 		open = func(context.Context) (io.ReadCloser, error) { return os.Open(src) }
 	}
-	rep, err := sqlite.BeginReplace(cfg.Data.Dir)
+	into, where, err := beginReplace(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rep.Close()
-	r, err := dump.Restore(ctx, rep, open, dump.RestoreOptions{Force: *force})
+	defer into.Close()
+	r, err := dump.Restore(ctx, into, open, dump.RestoreOptions{Force: *force})
 	if err != nil {
-		return fmt.Errorf("%s: %w\nNothing was changed in %s.", src, err, cfg.Data.Dir)
+		return fmt.Errorf("%s: %w\nNothing was changed in %s.", src, err, where)
 	}
 	m := r.Manifest
-	fmt.Fprintf(s.out, "restored %s into %s\n", src, cfg.Data.Dir)
+	fmt.Fprintf(s.out, "restored %s into %s\n", src, where)
 	role := m.Role
 	if role == "" {
 		role = "role not recorded"
@@ -107,4 +106,20 @@ func runRestore(ctx context.Context, args []string, s *stdio) error {
 		fmt.Fprintf(s.out, "  -force: dropped this server's %s changes after %d (up to %d), which its peer had not pulled\n", l.Class, l.After, l.Upto)
 	}
 	return nil
+}
+
+// replacement is the database a restore replaces, locked until Close.
+type replacement interface {
+	dump.Database
+	Close() error
+}
+
+// beginReplace locks the configured database for a restore; where names it for messages.
+func beginReplace(ctx context.Context, cfg *config.Config) (replacement, string, error) {
+	if cfg.Data.Driver == "postgres" {
+		r, err := postgres.BeginReplace(ctx, cfg.Data.DSN)
+		return r, "the PostgreSQL database of data.dsn", err
+	}
+	r, err := sqlite.BeginReplace(cfg.Data.Dir)
+	return r, cfg.Data.Dir, err
 }

@@ -27,11 +27,13 @@ import (
 	"github.com/bascule/bascule/config"
 	"github.com/bascule/bascule/engine"
 	"github.com/bascule/bascule/internal/httpx"
+	"github.com/bascule/bascule/internal/sqlstore"
 	"github.com/bascule/bascule/kb"
 	"github.com/bascule/bascule/livechat"
 	"github.com/bascule/bascule/livechat/desk"
 	"github.com/bascule/bascule/outbound"
 	"github.com/bascule/bascule/pair"
+	"github.com/bascule/bascule/postgres"
 	"github.com/bascule/bascule/ratelimit"
 	"github.com/bascule/bascule/samplebot"
 	"github.com/bascule/bascule/sqlite"
@@ -79,8 +81,22 @@ func openStore(ctx context.Context, c *config.Config) (bascule.Store, error) {
 	switch c.Data.Driver {
 	case "sqlite":
 		return sqlite.Open(ctx, c.Data.Dir, sqlite.Options{Sync: c.Data.Sync})
+	case "postgres":
+		return postgres.Open(ctx, c.Data.DSN, postgres.Options{MaxConns: c.Data.MaxConns, MaxIdleConns: c.Data.MaxIdleConns,
+			ConnMaxLifetime: c.Data.ConnMaxLifetime.D(), ConnMaxIdleTime: c.Data.ConnMaxIdleTime.D(), ConnectTimeout: c.Data.ConnectTimeout.D()})
 	}
 	return nil, fmt.Errorf("data.driver %q is not supported by this build", c.Data.Driver)
+}
+
+// sqlStore returns the SQL store under st, which dumps read.
+func sqlStore(st bascule.Store) (*sqlstore.Store, bool) {
+	switch s := st.(type) {
+	case *sqlstore.Store:
+		return s, true
+	case *postgres.Store:
+		return s.Store, true
+	}
+	return nil, false
 }
 
 // extras are what a command adds to a server: the demo names the pair's servers on its page
