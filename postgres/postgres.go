@@ -60,6 +60,7 @@ type Store struct {
 	*sqlstore.Store
 	db     *sql.DB // the read pool: also the bus's and the rate limits'
 	listen *listener
+	limits *buckets
 }
 
 // Lock keys of the advisory locks nodes take (PostgreSQL's advisory locks are per database).
@@ -109,7 +110,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		closeAll()
 		return nil, fmt.Errorf("PostgreSQL at %s: %w", where(cfg), err)
 	}
-	s := &Store{db: r}
+	s := &Store{db: r, limits: &buckets{db: r}}
 	s.listen, err = startListener(ctx, cfg, s)
 	if err != nil {
 		closeAll()

@@ -1,7 +1,8 @@
 // Package ratelimit holds the token buckets that protect the chat API from floods: one bucket
 // per client address and one per bot. Buckets live in memory, sharded so that concurrent
 // requests rarely share a lock, and idle buckets are dropped so that a stream of new
-// addresses cannot grow memory without bound.
+// addresses cannot grow memory without bound. Nodes that serve one role together share their
+// buckets in a Store (see Shared).
 package ratelimit
 
 import (
@@ -47,7 +48,7 @@ func (b *Buckets) Allow(key string, now time.Time) (bool, time.Duration) {
 	if b == nil || b.rate <= 0 {
 		return true, 0
 	}
-	sh := &b.shards[maphash.String(b.seed, key)%uint64(len(b.shards))]
+	sh := b.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.m == nil {
@@ -71,6 +72,11 @@ func (b *Buckets) Allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	wait := time.Duration((1 - bk.tokens) / b.rate * float64(time.Second))
 	return false, max(wait, time.Millisecond)
+}
+
+// shard returns the shard of key.
+func (b *Buckets) shard(key string) *shard {
+	return &b.shards[maphash.String(b.seed, key)%uint64(len(b.shards))]
 }
 
 // evict drops the buckets that have refilled completely (they hold no information), and if

@@ -168,8 +168,8 @@ func (s *server) wire(ctx context.Context) error {
 	}
 	api := chatapi.New(chatapi.Options{
 		Engine: s.engine, Livechat: s.live, Log: s.log, MaxBody: int64(cfg.Limits.MaxBody), Proxies: proxies, Registerer: reg, Status: s.status,
-		PerClient: ratelimit.New(cfg.Limits.PerClient.Rate, cfg.Limits.PerClient.Burst),
-		PerBot:    ratelimit.New(cfg.Limits.PerBot.Rate, cfg.Limits.PerBot.Burst),
+		PerClient: s.limiter("client", cfg.Limits.PerClient),
+		PerBot:    s.limiter("bot", cfg.Limits.PerBot),
 	})
 	mux := http.NewServeMux()
 	for _, p := range chatapi.Paths() {
@@ -197,6 +197,15 @@ func (s *server) wire(ctx context.Context) error {
 	}
 	s.handler = httpx.Recover(s.log, mux)
 	return s.wireDumps(reg) // last: it starts the schedule, and nothing may fail after it
+}
+
+// limiter returns a rate limit of the chat API. Nodes sharing a PostgreSQL database share
+// their buckets: behind a load balancer they must allow together what one server would.
+func (s *server) limiter(name string, r config.Rate) ratelimit.Limiter {
+	if pg, ok := s.store.(*postgres.Store); ok {
+		return pg.Limiter(name, r.Rate, r.Burst)
+	}
+	return ratelimit.New(r.Rate, r.Burst)
 }
 
 // wirePair prepares the server's side of the pair: its role, and for a main or a backup the

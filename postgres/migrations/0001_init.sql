@@ -65,3 +65,13 @@ CREATE TABLE changes (
 -- What was applied from each peer's stream.
 CREATE TABLE cursors (
   origin TEXT COLLATE "C" NOT NULL, class TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (origin, class));
+
+-- PostgreSQL only, and not data: the rate limits' token buckets, shared by the nodes (see
+-- ratelimit.Shared). UNLOGGED: no write-ahead log for a row updated on every request; after
+-- a crash or a failover the buckets start full, which is what a restart does to a single
+-- server's. full_at is when a bucket will be full again: past it, the row says nothing and
+-- is deleted. Not in dumps.
+CREATE UNLOGGED TABLE rate_buckets (
+  key TEXT COLLATE "C" PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL, granted BOOLEAN NOT NULL,
+  full_at BIGINT NOT NULL);
+CREATE INDEX rate_buckets_full_at ON rate_buckets (full_at);
