@@ -18,9 +18,11 @@ import (
 // runBench is "bascule bench": realistic dialogs against a running server, then the same
 // server's /healthz with the same concurrency, and the ratio of the two. Absolute figures vary
 // with the machine and its neighbours; the ratio, measured in one run, is what compares.
+// Several targets are nodes of one role: requests go to them in turn, as a round-robin load
+// balancer without sticky sessions sends them.
 func runBench(ctx context.Context, args []string, s *stdio) error {
-	fs := newFlags("bench", "-target URL [-c N] [-d 10s] [-bot ID] [-questions FILE] [-json]", s)
-	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the server")
+	fs := newFlags("bench", "-target URL[,URL...] [-c N] [-d 10s] [-bot ID] [-questions FILE] [-json]", s)
+	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the server; several, comma-separated, for nodes of one role (round-robin)")
 	conc := fs.Int("c", 64, "concurrent visitors")
 	dur := fs.Duration("d", 10*time.Second, "duration of each phase")
 	bot := fs.String("bot", bascule.SampleBotID, "bot to talk to")
@@ -37,22 +39,28 @@ func runBench(ctx context.Context, args []string, s *stdio) error {
 	if err != nil {
 		return err
 	}
+	targets := strings.Split(*target, ",")
+	var health []string
+	for i, t := range targets {
+		targets[i] = strings.TrimRight(strings.TrimSpace(t), "/")
+		health = append(health, targets[i]+"/healthz")
+	}
 	client := loadgen.NewClient(*conc)
 	// Warm up (connections, the bot's index) so the first phase is not penalised.
-	loadgen.Dialogs(ctx, loadgen.Options{Target: *target, Bot: *bot, Concurrency: *conc, Duration: time.Second, Questions: questions, Client: client})
-	talk := loadgen.Dialogs(ctx, loadgen.Options{Target: *target, Bot: *bot, Concurrency: *conc, Duration: *dur,
+	loadgen.Dialogs(ctx, loadgen.Options{Targets: targets, Bot: *bot, Concurrency: *conc, Duration: time.Second, Questions: questions, Client: client})
+	talk := loadgen.Dialogs(ctx, loadgen.Options{Targets: targets, Bot: *bot, Concurrency: *conc, Duration: *dur,
 		Questions: questions, QuestionsPerDialog: *perDialog, Client: client})
-	health := loadgen.GET(ctx, strings.TrimRight(*target, "/")+"/healthz", *conc, *dur, client)
+	hz := loadgen.GET(ctx, health, *conc, *dur, client)
 	ratio := 0.0
-	if health.PerSecond > 0 {
-		ratio = talk.PerSecond / health.PerSecond
+	if hz.PerSecond > 0 {
+		ratio = talk.PerSecond / hz.PerSecond
 	}
 	if *asJSON {
-		return json.NewEncoder(s.out).Encode(map[string]any{"talk": talk, "healthz": health, "ratio": ratio, "concurrency": *conc})
+		return json.NewEncoder(s.out).Encode(map[string]any{"talk": talk, "healthz": hz, "ratio": ratio, "concurrency": *conc, "targets": targets})
 	}
 	fmt.Fprintf(s.out, "bascule bench: %s, %d concurrent visitors, %s per phase, %d dialogs\n", *target, *conc, *dur, talk.Dialogs)
 	fmt.Fprintln(s.out, talk)
-	fmt.Fprintln(s.out, health)
+	fmt.Fprintln(s.out, hz)
 	fmt.Fprintf(s.out, "ratio talk/healthz: %.2f (requests per second, same server, same run)\n", ratio)
 	if talk.Requests == 0 {
 		return &exitError{code: 1, err: fmt.Errorf("no question was answered: is the server at %s serving bot %s?", *target, *bot)}

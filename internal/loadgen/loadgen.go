@@ -20,12 +20,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Options describe a load.
 type Options struct {
-	Target      string // base URL, e.g. http://127.0.0.1:8080
+	Target string // base URL, e.g. http://127.0.0.1:8080
+	// Targets are several nodes of one role (base URLs), asked in turn request by request, as a
+	// round-robin load balancer without sticky sessions would; Target is used when empty.
+	Targets     []string
 	Bot         string
 	Concurrency int
 	Duration    time.Duration
@@ -110,6 +114,11 @@ func Dialogs(ctx context.Context, o Options) Result {
 	if len(o.Questions) == 0 {
 		o.Questions = []Question{{Text: "hello"}}
 	}
+	targets := o.Targets
+	if len(targets) == 0 {
+		targets = []string{o.Target}
+	}
+	rr := &roundRobin{urls: targets}
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	rec := &recorder{}
@@ -119,7 +128,7 @@ func Dialogs(ctx context.Context, o Options) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v := &visitor{o: &o, rng: rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))}
+			v := &visitor{o: &o, targets: rr, rng: rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))}
 			var lat []time.Duration
 			errs, dialogs := 0, 0
 			for ctx.Err() == nil {
@@ -133,10 +142,19 @@ func Dialogs(ctx context.Context, o Options) Result {
 	return rec.result("talk", time.Since(start))
 }
 
+// roundRobin hands out base URLs in turn.
+type roundRobin struct {
+	urls []string
+	n    atomic.Uint64
+}
+
+func (r *roundRobin) next() string { return r.urls[(r.n.Add(1)-1)%uint64(len(r.urls))] }
+
 // visitor is one simulated website visitor.
 type visitor struct {
-	o   *Options
-	rng *rand.Rand
+	o       *Options
+	targets *roundRobin
+	rng     *rand.Rand
 }
 
 // dialog opens a context and asks questions; it returns the latencies of the requests that
@@ -187,7 +205,7 @@ func (v *visitor) pick(lang string) Question {
 }
 
 func (v *visitor) talk(ctx context.Context, client, ip, ctxID string, q Question, first bool) ([]byte, error) {
-	u := strings.TrimRight(v.o.Target, "/") + "/servlet/api/chat/talk/" + v.o.Bot
+	u := strings.TrimRight(v.targets.next(), "/") + "/servlet/api/chat/talk/" + v.o.Bot
 	if ctxID != "" {
 		u += "/" + ctxID
 	}
@@ -273,13 +291,15 @@ func DecodeValues(body []byte) (map[string]string, error) {
 	return out, nil
 }
 
-// GET hammers one URL (the server's /healthz: the baseline of the same machine, same run).
-func GET(ctx context.Context, target string, concurrency int, d time.Duration, client *http.Client) Result {
+// GET hammers URLs, in turn (the servers' /healthz: the baseline of the same machine, same
+// run).
+func GET(ctx context.Context, urls []string, concurrency int, d time.Duration, client *http.Client) Result {
 	if client == nil {
 		client = NewClient(concurrency)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	rr := &roundRobin{urls: urls}
 	rec := &recorder{}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -291,7 +311,7 @@ func GET(ctx context.Context, target string, concurrency int, d time.Duration, c
 			errs := 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := get(ctx, client, target)
+				err := get(ctx, client, rr.next())
 				if ctx.Err() != nil {
 					break
 				}
