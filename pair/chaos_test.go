@@ -66,12 +66,19 @@ func (v *visitor) ask(ctx context.Context, bot, ctxID, question, interactionID s
 // The heart of the product: a scripted load of dialogs from many clients while the main is
 // killed (kill -9) at random moments and restarted, several times. Afterwards every question
 // any client saw answered exists exactly once on each server, analytics count exactly the
-// dialogs the clients held, and no question went unanswered while one server was up.
+// dialogs the clients held, and no question went unanswered while one server was up. The
+// main runs on each store in turn (its database outlives its process on PostgreSQL).
 func TestFailoverUnderLoadLosesNothing(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the pair's end-to-end test runs for about a minute")
+		t.Skip("the pair's end-to-end test runs for about a minute per store")
 	}
-	p := startPair(t, pairOptions{})
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run("main on "+store, func(t *testing.T) { failoverUnderLoad(t, store) })
+	}
+}
+
+func failoverUnderLoad(t *testing.T, store string) {
+	p := startPair(t, pairOptions{mainStore: store})
 	p.settle(30 * time.Second)
 	questions := samplebot.HeldOut()
 	var (

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/bascule/bascule/internal/loadgen"
 	"github.com/bascule/bascule/internal/testenv"
 	"github.com/bascule/bascule/pair"
+	"github.com/bascule/bascule/postgres"
 	"github.com/bascule/bascule/sqlite"
 )
 
@@ -36,7 +38,13 @@ type thePair struct {
 type pairOptions struct {
 	backupPeer string // more YAML under the backup's peer: section (e.g. a slow schedule)
 	mainPeer   string
+	// mainStore is the main's data.driver: sqlite (default) or postgres, on a database of
+	// the test's own (the backup stays on SQLite: each server of a pair has its database).
+	mainStore string
 }
+
+// postgresDSN holds the database of each server running on PostgreSQL, for openStopped.
+var postgresDSN sync.Map // *testenv.Bascule -> DSN
 
 func startPair(t *testing.T, o pairOptions) *thePair {
 	t.Helper()
@@ -46,7 +54,7 @@ func startPair(t *testing.T, o pairOptions) *thePair {
 	}
 	mainAddr, backupAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	mainPeer, backupPeer := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	conf := func(role, peerURL, peerListen, peerExtra string) string {
+	conf := func(role, peerURL, peerListen, peerExtra, data string) string {
 		return fmt.Sprintf(`server:
   role: %s
 peer:
@@ -57,7 +65,7 @@ peer:
     key: %s
     ca: %s
   wait: 5s
-%sadmin:
+%s%sadmin:
   tokens:
     - name: test
       token: %s
@@ -66,11 +74,20 @@ limits:
     rate: 0
 log:
   level: warn
-`, role, peerURL, peerListen, tlsFiles.Cert, tlsFiles.Key, tlsFiles.CA, peerExtra, adminToken)
+`, role, peerURL, peerListen, tlsFiles.Cert, tlsFiles.Key, tlsFiles.CA, peerExtra, data, adminToken)
+	}
+	mainData, dsn := "", ""
+	if o.mainStore == "postgres" {
+		dsn = testenv.Postgres(t)
+		mainData = "data:\n  driver: postgres\n  dsn: " + dsn + "\n"
 	}
 	p := &thePair{t: t}
-	p.main = testenv.StartBascule(t, testenv.BasculeOptions{Name: "main", Addr: mainAddr, Config: conf("main", backupPeer, mainPeer, o.mainPeer)})
-	p.backup = testenv.StartBascule(t, testenv.BasculeOptions{Name: "backup", Addr: backupAddr, Config: conf("backup", mainPeer, backupPeer, o.backupPeer)})
+	p.main = testenv.StartBascule(t, testenv.BasculeOptions{Name: "main", Addr: mainAddr, Config: conf("main", backupPeer, mainPeer, o.mainPeer, mainData)})
+	if dsn != "" {
+		postgresDSN.Store(p.main, dsn)
+		t.Cleanup(func() { postgresDSN.Delete(p.main) })
+	}
+	p.backup = testenv.StartBascule(t, testenv.BasculeOptions{Name: "backup", Addr: backupAddr, Config: conf("backup", mainPeer, backupPeer, o.backupPeer, "")})
 	return p
 }
 
@@ -226,7 +243,13 @@ func readConfig(t *testing.T, b *testenv.Bascule) string {
 // openStopped opens a stopped server's database, to count what it holds.
 func openStopped(t *testing.T, b *testenv.Bascule) bascule.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), b.DataDir, sqlite.Options{})
+	var st bascule.Store
+	var err error
+	if dsn, ok := postgresDSN.Load(b); ok {
+		st, err = postgres.Open(context.Background(), dsn.(string), postgres.Options{})
+	} else {
+		st, err = sqlite.Open(context.Background(), b.DataDir, sqlite.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
