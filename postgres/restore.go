@@ -116,10 +116,8 @@ func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) er
 	if r.newDB == nil {
 		return errors.New("no new tables to commit")
 	}
-	// The dumped dialogs kept their numbers: the next dialog must come after them.
-	if _, err := r.newDB.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('dialogs', 'seq'), "+
-		"COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM dialogs"); err != nil {
-		return fmt.Errorf("number the next dialogs: %w", err)
+	if err := r.moveIdentities(ctx); err != nil {
+		return err
 	}
 	s, err := sqlstore.New(ctx, Dialect, r.newDB, r.newDB, sqlstore.Options{Notified: true})
 	if err != nil {
@@ -168,6 +166,38 @@ func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) er
 		return err
 	}
 	return tx.Commit()
+}
+
+// moveIdentities moves every identity column's sequence past the numbers the dump gave
+// explicitly (dialogs.seq, and any identity a later migration adds): the next row must not
+// take a restored row's number.
+func (r *Replacement) moveIdentities(ctx context.Context) error {
+	rows, err := r.newDB.QueryContext(ctx, "SELECT table_name, column_name FROM information_schema.columns "+
+		"WHERE table_schema = current_schema() AND is_identity = 'YES'")
+	if err != nil {
+		return err
+	}
+	var cols [][2]string
+	for rows.Next() {
+		var c [2]string
+		if err := rows.Scan(&c[0], &c[1]); err != nil {
+			rows.Close()
+			return err
+		}
+		cols = append(cols, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cols {
+		table, col := ident(c[0]), ident(c[1])
+		if _, err := r.newDB.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX("+col+"), 1), MAX("+col+") IS NOT NULL) FROM "+table,
+			table, c[1]); err != nil {
+			return fmt.Errorf("number the next rows of %s: %w", c[0], err)
+		}
+	}
+	return nil
 }
 
 // Close ends the replacement: what is left of the new tables (all of them, unless they were
