@@ -137,35 +137,54 @@ func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) er
 		return err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = $1", r.tmp)
+	// The schema's tables, and its functions (a trigger's), go in place of the store's.
+	tables, err := names(ctx, tx, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = $1", r.tmp)
 	if err != nil {
 		return err
 	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return err
-		}
-		tables = append(tables, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	funcs, err := names(ctx, tx, "SELECT quote_ident(proname) || '(' || pg_get_function_identity_arguments(oid) || ')' "+
+		"FROM pg_proc WHERE pronamespace = to_regnamespace($1)", r.tmp)
+	if err != nil {
 		return err
 	}
+	to, from := ident(r.schema)+".", ident(r.tmp)+"."
+	var stmts []string
 	for _, t := range tables {
-		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(r.schema)+"."+ident(t)); err != nil {
-			return fmt.Errorf("replace %s: %w", t, err)
-		}
-		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+ident(r.tmp)+"."+ident(t)+" SET SCHEMA "+ident(r.schema)); err != nil {
-			return fmt.Errorf("replace %s: %w", t, err)
+		stmts = append(stmts, "DROP TABLE IF EXISTS "+to+t)
+	}
+	for _, f := range funcs {
+		stmts = append(stmts, "DROP FUNCTION IF EXISTS "+to+f, "ALTER FUNCTION "+from+f+" SET SCHEMA "+ident(r.schema))
+	}
+	for _, t := range tables {
+		stmts = append(stmts, "ALTER TABLE "+from+t+" SET SCHEMA "+ident(r.schema))
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("put the restored tables in place (%s): %w", q, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "DROP SCHEMA "+ident(r.tmp)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// names runs a query of one text column.
+func names(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // moveIdentities moves every identity column's sequence past the numbers the dump gave
