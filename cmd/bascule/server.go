@@ -125,6 +125,9 @@ func (s *server) wire(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.bus = bus.NewMemory()
+	if pg, ok := s.store.(*postgres.Store); ok {
+		s.bus = pg.Bus() // livechat events reach the desks and chatboxes of every node
+	}
 	if err := s.wirePair(ctx, reg); err != nil {
 		return err
 	}
