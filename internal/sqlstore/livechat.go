@@ -128,7 +128,7 @@ func (t *Tx) recordLivechatInteraction(in *bascule.Interaction) error {
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if err := t.queryRow("SELECT COALESCE(MAX(n), 0) + 1 FROM interactions WHERE dialog_id = ?", in.DialogID).Scan(&in.N); err != nil {
+	if err := t.queryRow("SELECT COALESCE(MAX(n), 0) + 1 FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?)", in.DialogID).Scan(&in.N); err != nil {
 		return err
 	}
 	if _, err := t.insertInteraction(in); err != nil {

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,6 +295,18 @@ func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.St
 		return prev.(*sql.Stmt), nil
 	}
 	return st, nil
+}
+
+// Statements lists the queries the store has prepared (its hot paths), as the engine received
+// them: tests check their query plans.
+func (s *Store) Statements() []string {
+	var out []string
+	s.stmts.Range(func(k, _ any) bool {
+		out = append(out, s.q(k.(stmtKey).query))
+		return true
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // queryRow runs a single-row read on the read pool with a prepared statement.
