@@ -41,10 +41,24 @@ type Options struct {
 	sqlstore.Options
 }
 
+// restartAt is the size of the write-ahead log, in pages, past which a checkpoint also makes
+// the log start again from its beginning (16 MiB with 4 KiB pages).
+const restartAt = 4096
+
 // checkpoint copies the write-ahead log into the database without waiting for readers or the
-// writer (PASSIVE), so the log stays small and readers fast.
+// writer (PASSIVE). A passive checkpoint never rewinds the log while some reader is always
+// active, and a log that only grows makes every read slower and ends in SQLite's own
+// checkpoint inside a commit: past restartAt pages, a RESTART checkpoint waits for the readers
+// of the moment (milliseconds) and lets the next write start the log again.
 func checkpoint(ctx context.Context, w *sql.DB) error {
-	_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	var busy, logPages, done int
+	if err := w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
+		return err
+	}
+	if logPages < restartAt {
+		return nil
+	}
+	_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
 	return err
 }
 

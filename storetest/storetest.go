@@ -30,6 +30,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("ClockSkew", func(t *testing.T) { testClockSkew(t, open) })
 	t.Run("ReadsFollowReplication", func(t *testing.T) { testReadsFollowReplication(t, open) })
 	t.Run("RetriesAmongConcurrentTalks", func(t *testing.T) { testRetriesAmongConcurrentTalks(t, open) })
+	t.Run("LivechatStateFollowsWrites", func(t *testing.T) { testLivechatStateFollowsWrites(t, open) })
 	t.Run("Uploads", func(t *testing.T) { testUploads(t, open) })
 	t.Run("UploadErasure", func(t *testing.T) { testUploadErasure(t, open) })
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open) })
@@ -659,5 +660,33 @@ func testClockSkew(t *testing.T, open Factory) {
 		if !got.LastAt.Equal(now.Add(time.Second).Truncate(time.Millisecond)) {
 			t.Fatalf("LastAt went back in time on %s: %v", s.ServerID(), got.LastAt)
 		}
+	}
+}
+
+// testLivechatStateFollowsWrites: a dialog's livechat state, read (and so perhaps cached) before
+// it changes, is read anew after a local write and after a replicated one.
+func testLivechatStateFollowsWrites(t *testing.T, open Factory) {
+	ctx := context.Background()
+	main, backup := newStore(t, open), newStore(t, open)
+	must(t, main.ReplaceKnowledgeBase(ctx, SmallKnowledgeBase()))
+	d := NewDialog("c", time.Now())
+	must(t, main.RecordTalk(ctx, d, Talk(d, "help", time.Now())))
+	Replicate(t, main, backup)
+	for _, s := range []bascule.Store{main, backup} {
+		if _, err := s.Dialog(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LivechatState(ctx, d.ID); !errors.Is(err, bascule.ErrNotFound) {
+			t.Fatalf("a dialog never handed over: %v", err)
+		}
+	}
+	st := &bascule.LivechatState{DialogID: d.ID, BotID: BotID, Version: 1, Server: main.ServerID(), Status: bascule.LivechatQueued}
+	must(t, main.RecordLivechat(ctx, st))
+	if got, err := main.LivechatState(ctx, d.ID); err != nil || got.Status != bascule.LivechatQueued {
+		t.Fatalf("after a local write: %+v %v", got, err)
+	}
+	Replicate(t, main, backup)
+	if got, err := backup.LivechatState(ctx, d.ID); err != nil || got.Version != 1 {
+		t.Fatalf("after a replicated write: %+v %v", got, err)
 	}
 }

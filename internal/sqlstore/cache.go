@@ -26,6 +26,10 @@ type cachedDialog struct {
 	d      bascule.Dialog
 	lastN  int      // -1: unknown, ask the database
 	recent []string // types of the last interactions, oldest first; nil: unknown
+	// live is the dialog's livechat state when liveKnown (nil: never handed over). Every
+	// question asks for it, and almost always there is none.
+	live      *bascule.LivechatState
+	liveKnown bool
 }
 
 // recentTypes is how many answer types a cached dialog remembers (the misunderstood run).
@@ -53,7 +57,24 @@ func (c *dialogCache) get(id string) (*cachedDialog, bool) {
 	if e.recent == nil {
 		cp.recent = nil
 	}
+	if e.live != nil {
+		live := *e.live
+		cp.live = &live
+	}
 	return &cp, true
+}
+
+// livechatLoaded records the livechat state read for a cached dialog (nil: none), unless
+// something was invalidated since the read began.
+func (c *dialogCache) livechatLoaded(dialogID string, st *bascule.LivechatState, gen uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[dialogID]; ok && gen == c.gen {
+		e.live, e.liveKnown = st, true
+	}
 }
 
 // generation returns the invalidation count, to pass to loaded.
@@ -93,7 +114,8 @@ func (c *dialogCache) talked(ops []*talkOp) {
 				if d.Host == "" {
 					d.Host = d.Origin
 				}
-				c.insertLocked(&cachedDialog{d: d, lastN: 0, recent: []string{}})
+				// A dialog just created has no interaction and was never handed over.
+				c.insertLocked(&cachedDialog{d: d, lastN: 0, recent: []string{}, liveKnown: true})
 			}
 		}
 		in := op.in

@@ -62,16 +62,35 @@ func (s *Store) DeleteAccount(ctx context.Context, login string) error {
 }
 
 // LivechatState implements bascule.LivechatStore.
+// Every question asks for its dialog's state: a dialog in the dialog cache keeps it there (the
+// writer and replication drop the dialog when its state changes).
 func (s *Store) LivechatState(ctx context.Context, dialogID string) (*bascule.LivechatState, error) {
+	if e, ok := s.dialogs.get(dialogID); ok && e.liveKnown {
+		if e.live == nil {
+			return nil, neverHandedOver(dialogID)
+		}
+		return e.live, nil
+	}
+	gen := s.dialogs.generation()
 	var data []byte
 	if err := s.queryRow(ctx, "SELECT data FROM livechat WHERE dialog_id = ?", dialogID).Scan(&data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, bascule.NotFoundf("dialog %s was never handed over", dialogID)
+			s.dialogs.livechatLoaded(dialogID, nil, gen)
+			return nil, neverHandedOver(dialogID)
 		}
 		return nil, fmt.Errorf("read livechat state: %w", err)
 	}
 	st := new(bascule.LivechatState)
-	return st, json.Unmarshal(data, st)
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, err
+	}
+	cp := *st
+	s.dialogs.livechatLoaded(dialogID, &cp, gen)
+	return st, nil
+}
+
+func neverHandedOver(dialogID string) error {
+	return bascule.NotFoundf("dialog %s was never handed over", dialogID)
 }
 
 // LivechatStates implements bascule.LivechatStore.
@@ -152,6 +171,7 @@ func (t *Tx) livechatState(dialogID string) (*bascule.LivechatState, error) {
 }
 
 func (t *Tx) upsertLivechat(st *bascule.LivechatState) error {
+	t.forget = append(t.forget, st.DialogID) // the cached state is stale from this commit on
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
