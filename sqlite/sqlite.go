@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -32,13 +33,31 @@ const FileName = "bascule.db"
 
 // Options tune the SQLite store.
 type Options struct {
-	// Sync is SQLite's synchronous setting: "full" (default: every commit is on disk before an
-	// answer is sent, even through a power cut) or "normal" (commits survive a crash of the
-	// process but not of the machine; faster on slow disks).
+	// Sync is the durability: "full" (default: every answer is on disk before it is sent, even
+	// through a power cut) or "normal" (answers survive a crash of the process but not of the
+	// machine). Either way SQLite itself runs with synchronous=NORMAL; with "full" the store
+	// syncs the write-ahead log once for all the batches committed meanwhile, before answering
+	// (sqlstore.Options.Sync), so that the disk's latency does not cap the answers per second.
 	Sync string
 	// ReadConns bounds the reading connections (default: 2 per CPU, at least 4).
 	ReadConns int
 	sqlstore.Options
+}
+
+// syncLog puts the write-ahead log on disk: every transaction committed before the call is
+// then durable (SQLite recovers the log's committed frames after a crash). The file is opened
+// by name each time: SQLite may recreate it, and a descriptor kept open would sync an old one.
+// No log means everything is in the database file, which its checkpoint synced.
+func syncLog(path string) error {
+	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // restartAt is the size of the write-ahead log, in pages, past which a checkpoint also makes
@@ -50,15 +69,15 @@ const restartAt = 4096
 // active, and a log that only grows makes every read slower and ends in SQLite's own
 // checkpoint inside a commit: past restartAt pages, a RESTART checkpoint waits for the readers
 // of the moment (milliseconds) and lets the next write start the log again.
-func checkpoint(ctx context.Context, w *sql.DB) error {
+func checkpoint(ctx context.Context, db *sql.DB) error {
 	var busy, logPages, done int
-	if err := w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
 		return err
 	}
 	if logPages < restartAt {
 		return nil
 	}
-	_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
+	_, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
 	return err
 }
 
@@ -99,7 +118,7 @@ func open(ctx context.Context, dir, sync string, o Options) (*sqlstore.Store, er
 	// The write-ahead log is checkpointed every second by a passive checkpoint beside the
 	// writer (see checkpoint); the automatic checkpoint is only a safety net, set high so it
 	// never runs inside an answer's commit.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(OFF)",
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(normal)", "busy_timeout(10000)", "foreign_keys(OFF)",
 		"cache_size(-32000)", "wal_autocheckpoint(50000)"} {
 		pragmas.Add("_pragma", p)
 	}
@@ -135,8 +154,28 @@ func open(ctx context.Context, dir, sync string, o Options) (*sqlstore.Store, er
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
+	// Checkpoints get a connection of their own: a RESTART holds new writers back until the
+	// readers of the moment are done, and on the writer's pool it could take the connection
+	// the writer needs to prepare a statement, and wait for that writer.
+	cp, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	cp.SetMaxOpenConns(1)
 	opts := o.Options
-	opts.Maintain = checkpoint
+	opts.Maintain = func(ctx context.Context) error { return checkpoint(ctx, cp) }
+	if sync == "full" {
+		opts.Sync = func(context.Context) error { return syncLog(path) }
+	}
+	onClose := opts.OnClose
+	opts.OnClose = func() {
+		cp.Close()
+		if onClose != nil {
+			onClose()
+		}
+	}
 	if opts.DialogCache == 0 {
 		opts.DialogCache = 100_000 // one process owns an SQLite database: its cache is exact
 	}
@@ -144,6 +183,7 @@ func open(ctx context.Context, dir, sync string, o Options) (*sqlstore.Store, er
 	if err != nil {
 		w.Close()
 		r.Close()
+		cp.Close()
 		return nil, err
 	}
 	return s, nil

@@ -124,6 +124,7 @@ func (s *server) wire(ctx context.Context) error {
 	cfg := s.cfg
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, s.store)
 	s.bus = bus.NewMemory()
 	if pg, ok := s.store.(*postgres.Store); ok {
 		s.bus = pg.Bus() // livechat events reach the desks and chatboxes of every node
@@ -209,6 +210,25 @@ func (s *server) limiter(name string, r config.Rate) ratelimit.Limiter {
 		return pg.Limiter(name, r.Rate, r.Burst)
 	}
 	return ratelimit.New(r.Rate, r.Burst)
+}
+
+// registerStoreMetrics exports the store writer's counters: how many commits, how many writes
+// they carried (their ratio is the group commit's batch size), and the time spent committing.
+func registerStoreMetrics(reg prometheus.Registerer, st bascule.Store) {
+	s, ok := st.(interface{ Stats() sqlstore.Stats })
+	if !ok {
+		return
+	}
+	counter := func(name, help string, v func(sqlstore.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(s.Stats()) })
+	}
+	reg.MustRegister(
+		counter("bascule_store_commits_total", "Transactions committed by the store's writer.", func(x sqlstore.Stats) float64 { return float64(x.Batches) }),
+		counter("bascule_store_writes_total", "Writes those transactions carried (group commit).", func(x sqlstore.Stats) float64 { return float64(x.Writes) }),
+		counter("bascule_store_busy_seconds_total", "Time the writer spent running transactions.", func(x sqlstore.Stats) float64 { return x.Busy.Seconds() }),
+		counter("bascule_store_commit_seconds_total", "Time the writer spent committing.", func(x sqlstore.Stats) float64 { return x.Commit.Seconds() }),
+		counter("bascule_store_syncs_total", "Syncs of the log that made committed batches durable.", func(x sqlstore.Stats) float64 { return float64(x.Syncs) }),
+		counter("bascule_store_sync_seconds_total", "Time spent in those syncs.", func(x sqlstore.Stats) float64 { return x.Sync.Seconds() }))
 }
 
 // wirePair prepares the server's side of the pair: its role, and for a main or a backup the

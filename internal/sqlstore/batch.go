@@ -126,15 +126,22 @@ func (s *Store) gather(batch []*op, maxBatch int) []*op {
 }
 
 func (s *Store) runBatch(batch []*op) {
+	start := time.Now()
+	defer func() {
+		s.stats.batches.Add(1)
+		s.stats.writes.Add(int64(len(batch)))
+		s.stats.batchNanos.Add(int64(time.Since(start)))
+	}()
 	ctx := context.Background()
 	results := make([]error, len(batch))
-	err := s.runTx(ctx, batch, results)
+	var c committed
+	err := s.runTx(ctx, batch, results, &c)
 	if errors.Is(err, errRetryAlone) {
 		if len(batch) > 1 {
 			// One write failed: the others must not fail with it. Each runs again on its own.
 			for i, o := range batch {
 				own := make([]error, 1)
-				if e := s.runTx(ctx, []*op{o}, own); errors.Is(e, errRetryAlone) {
+				if e := s.runTx(ctx, []*op{o}, own, &c); errors.Is(e, errRetryAlone) {
 					results[i] = own[0]
 				} else {
 					results[i] = e
@@ -143,11 +150,96 @@ func (s *Store) runBatch(batch []*op) {
 		}
 		err = nil
 	}
-	for i, o := range batch {
+	for i := range batch {
 		if err != nil && results[i] == nil {
 			results[i] = err
 		}
-		o.done <- results[i]
+	}
+	s.settle(&settlement{batch: batch, results: results, committed: c})
+}
+
+// committed is what a batch's commits make visible once durable: the feed up to lastSeq, and
+// the bots whose knowledge changed.
+type committed struct {
+	lastSeq int64
+	bots    []string
+}
+
+// settlement is a committed batch waiting to be made durable and answered.
+type settlement struct {
+	batch     []*op
+	results   []error
+	committed committed
+}
+
+// settle answers a batch's writers once what it committed is durable: at once when commits
+// are durable by themselves, else after the syncer's next sync (see syncer).
+func (s *Store) settle(st *settlement) {
+	if s.sync == nil {
+		s.release([]*settlement{st}, nil)
+		return
+	}
+	s.syncQueue <- st
+}
+
+// syncer makes committed batches durable, many at a time, while the writer goes on with the
+// next ones: the commit itself does not wait for the disk (SQLite's synchronous=NORMAL), and a
+// writer is answered, and its changes shown to the peer, only after the log holding them was
+// synced. One sync serves every batch committed meanwhile, so the disk's latency does not cap
+// the number of answers per second.
+func (s *Store) syncer() {
+	defer close(s.synced)
+	for {
+		first, ok := <-s.syncQueue
+		if !ok {
+			return
+		}
+		pending := []*settlement{first}
+	drain:
+		for {
+			select {
+			case st, ok := <-s.syncQueue:
+				if !ok {
+					break drain
+				}
+				pending = append(pending, st)
+			default:
+				break drain
+			}
+		}
+		start := time.Now()
+		err := s.sync(context.Background())
+		s.stats.syncs.Add(1)
+		s.stats.syncNanos.Add(int64(time.Since(start)))
+		if err != nil {
+			err = fmt.Errorf("sync to disk: %w", err)
+		}
+		s.release(pending, err)
+	}
+}
+
+// release answers the writers of durable batches and makes their changes visible.
+func (s *Store) release(done []*settlement, syncErr error) {
+	var last int64
+	var bots []string
+	for _, st := range done {
+		last = max(last, st.committed.lastSeq)
+		bots = append(bots, st.committed.bots...)
+	}
+	if syncErr == nil && last > 0 {
+		s.durable.Store(max(s.durable.Load(), last))
+		s.NotifyChange()
+	}
+	for _, b := range uniq(bots) {
+		s.NotifyKnowledge(b)
+	}
+	for _, st := range done {
+		for i, o := range st.batch {
+			if syncErr != nil && st.results[i] == nil {
+				st.results[i] = syncErr
+			}
+			o.done <- st.results[i]
+		}
 	}
 }
 
@@ -157,7 +249,7 @@ var errRetryAlone = errors.New("a write of the batch failed")
 // runTx runs the writes of a batch in one transaction. Writes almost never fail, so there is
 // no savepoint per write: if one fails, the whole batch rolls back and runBatch runs each
 // write alone (errRetryAlone); a write that fails alone has its error in results.
-func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err error) {
+func (s *Store) runTx(ctx context.Context, batch []*op, results []error, c *committed) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -202,18 +294,23 @@ func (s *Store) runTx(ctx context.Context, batch []*op, results []error) (err er
 			return fmt.Errorf("before commit: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	var last int64
+	if n := len(t.changes); n > 0 {
+		last = t.changes[n-1].Seq
+		// Known before the commit shows it: the poll for other processes' writes must never
+		// take this server's own for one of theirs.
+		s.seen.Store(max(s.seen.Load(), last))
+	}
+	committing := time.Now()
+	err = tx.Commit()
+	s.stats.commitNanos.Add(int64(time.Since(committing)))
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.dialogs.talked(t.talks)
 	s.dialogs.forget(t.forget...)
-	if n := len(t.changes); n > 0 {
-		s.seen.Store(max(s.seen.Load(), t.changes[n-1].Seq))
-		s.NotifyChange()
-	}
-	for _, b := range uniq(t.bots) {
-		s.NotifyKnowledge(b)
-	}
+	c.lastSeq = max(c.lastSeq, last)
+	c.bots = append(c.bots, t.bots...)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/bascule/bascule"
 )
@@ -13,8 +14,12 @@ import (
 // Changes implements bascule.FeedStore. Only this server's own changes are served: what was
 // applied from the peer is not in the feed, so nothing ping-pongs between the two.
 func (s *Store) Changes(ctx context.Context, class bascule.FeedClass, since int64, limit int) ([]bascule.Change, error) {
-	rows, err := s.query(ctx, "SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND class = ? AND seq > ? ORDER BY seq LIMIT ?",
-		s.serverID, string(class), since, limit)
+	upTo := int64(math.MaxInt64)
+	if s.sync != nil {
+		upTo = s.durable.Load() // committed but not yet on disk: not shown
+	}
+	rows, err := s.query(ctx, "SELECT seq, entity, key, op, data, at FROM changes WHERE origin = ? AND class = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+		s.serverID, string(class), since, upTo, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
 	}
@@ -130,8 +135,12 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 
 // ClassSeq implements bascule.FeedStore.
 func (s *Store) ClassSeq(ctx context.Context, class bascule.FeedClass) (int64, error) {
+	upTo := int64(math.MaxInt64)
+	if s.sync != nil {
+		upTo = s.durable.Load() // as Changes: what the peer can have
+	}
 	var v int64
-	err := s.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE origin = ? AND class = ?", s.serverID, string(class)).Scan(&v)
+	err := s.queryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE origin = ? AND class = ? AND seq <= ?", s.serverID, string(class), upTo).Scan(&v)
 	return v, err
 }
 

@@ -60,10 +60,19 @@ type Store struct {
 	stmts   sync.Map // stmtKey -> *sql.Stmt
 
 	dialogs *dialogCache
+	stats   stats
 
 	// seen is the newest feed sequence this process knows of: its own commits move it, and a
 	// poll finds commits of other processes (a "bascule kb import" beside a running server).
 	seen atomic.Int64
+	// durable is the newest feed sequence known to be on disk: with a Sync, the feed is shown
+	// (to the peer) only up to it, so a change lost in a power cut was never shipped. Its
+	// number will be given again after the restart, and a peer that had applied the lost
+	// change would skip the new one.
+	durable   atomic.Int64
+	sync      func(context.Context) error
+	syncQueue chan *settlement
+	synced    chan struct{}
 
 	onClose func()
 }
@@ -77,9 +86,13 @@ type Options struct {
 	// DialogCache is how many live dialogs to keep in memory (0: none). Only a store that is
 	// the sole writer of its database may cache them.
 	DialogCache int
-	// Maintain, when set, runs every second on the write pool, beside the writer (SQLite
+	// Sync, when set, makes committed transactions durable: commits do not wait for the disk,
+	// and a writer is answered only after Sync returned (SQLite with synchronous=NORMAL syncs
+	// its log there, for many batches at once). Nil: a commit is durable when it returns.
+	Sync func(ctx context.Context) error
+	// Maintain, when set, runs every second beside the writer (SQLite
 	// checkpoints its write-ahead log there, off the path of the answers).
-	Maintain func(ctx context.Context, w *sql.DB) error
+	Maintain func(ctx context.Context) error
 	// OnClose, when set, runs after Close has closed the databases (SQLite releases its
 	// data directory's lock there).
 	OnClose func()
@@ -103,7 +116,8 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 	}
 	s := &Store{d: d, w: w, r: r, now: o.Now,
 		queue: make(chan *op, o.MaxBatch), stop: make(chan struct{}), stopped: make(chan struct{}),
-		sig: make(chan struct{}), dialogs: newDialogCache(o.DialogCache), onClose: o.OnClose}
+		sig: make(chan struct{}), dialogs: newDialogCache(o.DialogCache), onClose: o.OnClose,
+		sync: o.Sync, syncQueue: make(chan *settlement, 64), synced: make(chan struct{})}
 	id, err := s.ensureServerID(ctx)
 	if err != nil {
 		return nil, err
@@ -114,6 +128,12 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 		return nil, err
 	}
 	s.seen.Store(last)
+	s.durable.Store(last) // what an earlier run committed was synced before it was answered
+	if s.sync != nil {
+		go s.syncer()
+	} else {
+		close(s.synced)
+	}
 	go s.writer(o.MaxBatch)
 	s.background.Add(1)
 	go s.housekeeping(time.Second, o.Maintain, !o.Notified)
@@ -123,7 +143,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, o Options) (*Store, error
 // housekeeping runs beside the writer: when poll is set it notices writes made to the
 // database by another process and tells the callbacks (caches reload all bots, botID "", and
 // feed readers wake up), and it runs the engine's maintenance.
-func (s *Store) housekeeping(every time.Duration, maintain func(context.Context, *sql.DB) error, poll bool) {
+func (s *Store) housekeeping(every time.Duration, maintain func(context.Context) error, poll bool) {
 	defer s.background.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -134,7 +154,7 @@ func (s *Store) housekeeping(every time.Duration, maintain func(context.Context,
 		case <-t.C:
 		}
 		if maintain != nil {
-			_ = maintain(context.Background(), s.w) // best effort: the next tick tries again
+			_ = maintain(context.Background()) // best effort: the next tick tries again
 		}
 		if !poll {
 			continue
@@ -144,6 +164,8 @@ func (s *Store) housekeeping(every time.Duration, maintain func(context.Context,
 			continue
 		}
 		s.seen.Store(last)
+		// Another process wrote and answered its writers: its changes are on disk.
+		s.durable.Store(max(s.durable.Load(), last))
 		s.dialogs.clear()
 		s.NotifyChange()
 		s.NotifyKnowledge("")
@@ -199,6 +221,10 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	close(s.stop)
 	<-s.stopped
+	if s.sync != nil {
+		close(s.syncQueue) // the writer has settled its last batch: the syncer finishes them
+	}
+	<-s.synced
 	s.background.Wait()
 	s.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
@@ -295,6 +321,28 @@ func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.St
 		return prev.(*sql.Stmt), nil
 	}
 	return st, nil
+}
+
+// stats count the writer's work, for the metrics.
+type stats struct {
+	batches, writes, batchNanos, commitNanos, syncs, syncNanos atomic.Int64
+}
+
+// Stats is what the writer did since the store opened.
+type Stats struct {
+	Batches int64         // transactions committed by the writer
+	Writes  int64         // writes they carried (answers, knowledge edits, applied batches...)
+	Busy    time.Duration // time spent running batches, commits included
+	Commit  time.Duration // time spent committing (the sync to disk included when commits sync)
+	Syncs   int64         // syncs of committed batches (when commits do not sync themselves)
+	Sync    time.Duration // time spent in them
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.stats.batches.Load(), Writes: s.stats.writes.Load(),
+		Busy: time.Duration(s.stats.batchNanos.Load()), Commit: time.Duration(s.stats.commitNanos.Load()),
+		Syncs: s.stats.syncs.Load(), Sync: time.Duration(s.stats.syncNanos.Load())}
 }
 
 // Statements lists the queries the store has prepared (its hot paths), as the engine received
