@@ -51,17 +51,7 @@ func (b *Buckets) Allow(key string, now time.Time) (bool, time.Duration) {
 	sh := b.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[string]*bucket)
-	}
-	bk := sh.m[key]
-	if bk == nil {
-		if len(sh.m) >= b.maxKeys {
-			b.evict(sh, now)
-		}
-		bk = &bucket{tokens: b.burst, last: now}
-		sh.m[key] = bk
-	}
+	bk := b.bucketLocked(sh, key, now)
 	if elapsed := now.Sub(bk.last).Seconds(); elapsed > 0 {
 		bk.tokens = math.Min(b.burst, bk.tokens+elapsed*b.rate)
 		bk.last = now
@@ -77,6 +67,23 @@ func (b *Buckets) Allow(key string, now time.Time) (bool, time.Duration) {
 // shard returns the shard of key.
 func (b *Buckets) shard(key string) *shard {
 	return &b.shards[maphash.String(b.seed, key)%uint64(len(b.shards))]
+}
+
+// bucketLocked returns key's bucket in its shard (locked by the caller), a full one for a key
+// not seen, making room first when the shard is full.
+func (b *Buckets) bucketLocked(sh *shard, key string, now time.Time) *bucket {
+	if sh.m == nil {
+		sh.m = make(map[string]*bucket)
+	}
+	bk := sh.m[key]
+	if bk == nil {
+		if len(sh.m) >= b.maxKeys {
+			b.evict(sh, now)
+		}
+		bk = &bucket{tokens: b.burst, last: now}
+		sh.m[key] = bk
+	}
+	return bk
 }
 
 // evict drops the buckets that have refilled completely (they hold no information), and if

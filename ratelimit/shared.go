@@ -85,16 +85,6 @@ func (b *Buckets) remember(key string, tokens float64, now time.Time) {
 	sh := b.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[string]*bucket)
-	}
-	bk := sh.m[key]
-	if bk == nil {
-		if len(sh.m) >= b.maxKeys {
-			b.evict(sh, now)
-		}
-		bk = &bucket{}
-		sh.m[key] = bk
-	}
+	bk := b.bucketLocked(sh, key, now)
 	bk.tokens, bk.last = tokens, now
 }

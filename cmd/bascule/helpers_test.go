@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,33 +25,7 @@ func testConfig(extra string) string {
 // adminCall calls a server's admin API and decodes its JSON answer into out (when not nil).
 func adminCall(t *testing.T, srv *testenv.Bascule, method, path string, in, out any) {
 	t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, srv.URL+"/api/admin/v1/"+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("admin %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("admin %s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("admin %s %s: %v: %s", method, path, err, raw)
-		}
-	}
+	srv.Admin(t, adminToken, method, path, in, out)
 }
 
 // configureSampleBot changes the sample bot's settings and adds knowledge to it.

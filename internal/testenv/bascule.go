@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -227,4 +229,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// Admin calls the server's admin API with token, sending in as JSON (when not nil) and
+// decoding the answer into out (when not nil); an answer that is not 2xx fails the test.
+func (b *Bascule) Admin(t testing.TB, token, method, path string, in, out any) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, b.URL+"/api/admin/v1/"+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := InsecureClient(30 * time.Second).Do(req)
+	if err != nil {
+		t.Fatalf("admin %s %s on %s: %v", method, path, b.Name, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("admin %s %s on %s: %d %s", method, path, b.Name, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("admin %s %s on %s: %v: %s", method, path, b.Name, err, raw)
+		}
+	}
 }
