@@ -48,9 +48,14 @@ func runBench(ctx context.Context, args []string, s *stdio) error {
 	client := loadgen.NewClient(*conc)
 	// Warm up (connections, the bot's index) so the first phase is not penalised.
 	loadgen.Dialogs(ctx, loadgen.Options{Targets: targets, Bot: *bot, Concurrency: *conc, Duration: time.Second, Questions: questions, Client: client})
+	c0 := loadgen.ReadCPU(ctx, client, targets)
 	talk := loadgen.Dialogs(ctx, loadgen.Options{Targets: targets, Bot: *bot, Concurrency: *conc, Duration: *dur,
 		Questions: questions, QuestionsPerDialog: *perDialog, Client: client})
+	c1 := loadgen.ReadCPU(ctx, client, targets)
 	hz := loadgen.GET(ctx, health, *conc, *dur, client)
+	c2 := loadgen.ReadCPU(ctx, client, targets)
+	talk.PerRequest(c0, c1)
+	hz.PerRequest(c1, c2)
 	ratio := 0.0
 	if hz.PerSecond > 0 {
 		ratio = talk.PerSecond / hz.PerSecond

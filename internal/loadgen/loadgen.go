@@ -58,11 +58,21 @@ type Result struct {
 	P50       time.Duration `json:"p50"`
 	P99       time.Duration `json:"p99"`
 	Dialogs   int           `json:"dialogs,omitempty"`
+	// CPU per request: the server's (from its /metrics; zero if unknown) and the generator's.
+	ServerCPU    time.Duration `json:"serverCpuPerRequest,omitempty"`
+	GeneratorCPU time.Duration `json:"generatorCpuPerRequest,omitempty"`
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-8s %9d req %10.1f req/s  p50 %8s  p99 %8s  errors %d", r.Name, r.Requests, r.PerSecond,
+	s := fmt.Sprintf("%-8s %9d req %10.1f req/s  p50 %8s  p99 %8s  errors %d", r.Name, r.Requests, r.PerSecond,
 		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Errors)
+	if r.ServerCPU > 0 {
+		s += fmt.Sprintf("  cpu/req server %s", r.ServerCPU.Round(100*time.Nanosecond))
+	}
+	if r.GeneratorCPU > 0 {
+		s += fmt.Sprintf(" generator %s", r.GeneratorCPU.Round(100*time.Nanosecond))
+	}
+	return s
 }
 
 // NewClient returns an HTTP client sized for n concurrent workers.
