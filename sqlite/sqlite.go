@@ -117,9 +117,11 @@ func open(ctx context.Context, dir, sync string, o Options) (*sqlstore.Store, er
 	pragmas := url.Values{}
 	// The write-ahead log is checkpointed every second by a passive checkpoint beside the
 	// writer (see checkpoint); the automatic checkpoint is only a safety net, set high so it
-	// never runs inside an answer's commit.
+	// never runs inside an answer's commit. Temporary storage stays in memory: the multi-row
+	// inserts of a batch keep a statement journal, which would otherwise spill to a temporary
+	// file created, written and deleted on every commit (about 4% of a talk's CPU).
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(normal)", "busy_timeout(10000)", "foreign_keys(OFF)",
-		"cache_size(-32000)", "wal_autocheckpoint(50000)"} {
+		"cache_size(-32000)", "wal_autocheckpoint(50000)", "temp_store(MEMORY)"} {
 		pragmas.Add("_pragma", p)
 	}
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
