@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -43,8 +44,8 @@ func BeginReplace(ctx context.Context, dsn string) (*Replacement, error) {
 		db.Close()
 		return nil, fmt.Errorf("PostgreSQL at %s is unreachable: %w", where(cfg), err)
 	}
-	var free bool
-	if err := r.lock.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockInUse).Scan(&free); err != nil {
+	free, err := r.tryLock(ctx)
+	if err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -64,6 +65,31 @@ func BeginReplace(ctx context.Context, dsn string) (*Replacement, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// inUseGrace is how long BeginReplace waits for the lock before it says the database is in
+// use. A node that has just stopped closed its connections, but PostgreSQL releases the
+// session's locks when the backend process exits, a moment later: an operator who stops the
+// servers and runs the restore at once must not be refused.
+const inUseGrace = 3 * time.Second
+
+// tryLock takes the exclusive side of the nodes' lock, trying again within inUseGrace.
+func (r *Replacement) tryLock(ctx context.Context) (bool, error) {
+	deadline := time.Now().Add(inUseGrace)
+	for {
+		var free bool
+		if err := r.lock.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockInUse).Scan(&free); err != nil || free {
+			return free, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ident quotes an identifier.
@@ -233,8 +259,11 @@ func (r *Replacement) Close() error {
 			_, e := r.lock.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+ident(r.tmp)+" CASCADE")
 			err = errors.Join(err, e)
 		}
-		// Closing the session releases its advisory lock.
-		err = errors.Join(err, r.lock.Close())
+		// Unlocked here rather than by closing the session: PostgreSQL releases a closed
+		// session's locks only when its backend has exited, and a node started right after the
+		// restore must find the database free.
+		_, e := r.lock.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", lockInUse)
+		err = errors.Join(err, e, r.lock.Close())
 	}
 	return errors.Join(err, r.db.Close())
 }
