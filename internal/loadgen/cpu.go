@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// CPU is processor time spent by the servers measured and by this generator. On a shared
-// machine, time per request moves with the neighbours' load; CPU per request moves far less,
-// so it tells whether a change made a request cheaper.
+// CPU is processor time spent by the servers measured and by this generator. Per request, it
+// says where the processors go and bounds what a run can reach: with every core busy, one
+// kind of request cannot be served faster than the cores pay for it.
 type CPU struct {
 	Server    time.Duration // sum over the targets; zero when one does not show it
 	Generator time.Duration
