@@ -7,24 +7,18 @@ import (
 	"time"
 
 	"github.com/bascule/bascule"
+	"github.com/bascule/bascule/internal/clock"
 )
 
 // Run does the livechat's clock-driven work every second until ctx ends: it gives waiting
 // dialogs to operators who can take them, moves dialogs away from operators who left or stay
 // silent, and ends hand-overs whose visitor left.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	clock.Every(ctx, time.Second, func() {
 		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
 			s.opt.Log.Warn("livechat: a round of the dispatcher failed; it runs again in a second", "err", err)
 		}
-	}
+	})
 }
 
 // Tick runs one round of the clock-driven work (Run calls it every second; tests call it with

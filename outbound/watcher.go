@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bascule/bascule/internal/clock"
 )
 
 // DefaultPollInterval is how often Watch looks at options.env when given no interval.
@@ -138,21 +140,14 @@ func (w *Watcher) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	clock.Every(ctx, interval, func() {
 		w.mu.Lock()
 		changed := !w.seen.same(stat(w.path))
 		w.mu.Unlock()
 		if changed {
 			_ = w.Reload() // logged and kept in Status; the previous settings stay
 		}
-	}
+	})
 }
 
 // Status returns the active settings (masked), when they were read, and the last refusal.

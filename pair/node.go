@@ -14,6 +14,7 @@ import (
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/engine"
+	"github.com/bascule/bascule/internal/clock"
 )
 
 // Options configure a Node.
@@ -176,14 +177,7 @@ func (n *Node) Run(ctx context.Context) {
 // watchState re-reads this server's state (a "bascule promote" run beside it changes it) and
 // asks the peer for its own when the streams have not talked to it for a while.
 func (n *Node) watchState(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	clock.Every(ctx, time.Second, func() {
 		if raw, err := n.opt.Store.Meta(ctx, stateKey); err == nil && raw != "" {
 			var s State
 			if json.Unmarshal([]byte(raw), &s) == nil {
@@ -199,7 +193,7 @@ func (n *Node) watchState(ctx context.Context) {
 			cancel()
 			n.contact(ctx, resp, err)
 		}
-	}
+	})
 }
 
 func (n *Node) setState(s State) {
@@ -269,7 +263,7 @@ func (n *Node) pull(ctx context.Context, class bascule.FeedClass) {
 			c, err := n.opt.Store.Cursor(ctx, peer, class)
 			if err != nil {
 				n.streamError(class, err)
-				sleep(ctx, backoff)
+				clock.Sleep(ctx, backoff)
 				continue
 			}
 			cursor = c
@@ -287,7 +281,7 @@ func (n *Node) pull(ctx context.Context, class bascule.FeedClass) {
 			}
 			n.contact(ctx, nil, err)
 			n.streamError(class, err)
-			sleep(ctx, backoff)
+			clock.Sleep(ctx, backoff)
 			backoff = min(backoff*2, 10*time.Second)
 			continue
 		}
@@ -301,7 +295,7 @@ func (n *Node) pull(ctx context.Context, class bascule.FeedClass) {
 			if err := n.opt.Store.Apply(ctx, peer, class, resp.Changes, last); err != nil {
 				n.streamError(class, err)
 				n.opt.Log.Error("applying the peer's changes", "class", class, "err", err)
-				sleep(ctx, backoff)
+				clock.Sleep(ctx, backoff)
 				continue
 			}
 			cursor = last
@@ -313,7 +307,7 @@ func (n *Node) pull(ctx context.Context, class bascule.FeedClass) {
 			n.mu.Lock()
 			sv.nextPullAt = n.opt.Now().Add(sv.schedule)
 			n.mu.Unlock()
-			sleep(ctx, sv.schedule)
+			clock.Sleep(ctx, sv.schedule)
 		}
 	}
 }
@@ -353,15 +347,6 @@ func (n *Node) streamError(class bascule.FeedClass, err error) {
 	n.mu.Lock()
 	n.streams[class].lastError = err.Error()
 	n.mu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // Forward implements engine.Forwarder: a question of a dialog that lives on the peer is

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/bus"
+	"github.com/bascule/bascule/internal/clock"
 	"github.com/bascule/bascule/internal/sqlstore"
 )
 
@@ -115,7 +116,7 @@ func (l *listener) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				sleep(ctx, backoff)
+				clock.Sleep(ctx, backoff)
 				backoff = min(2*backoff, 5*time.Second)
 				continue
 			}
@@ -234,12 +235,3 @@ func (l *listener) close() {
 // Bus returns the node's event bus: what a node publishes reaches the subscribers of every
 // node sharing the database, by LISTEN/NOTIFY on the node's listening connection.
 func (s *Store) Bus() bascule.Bus { return s.listen }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}

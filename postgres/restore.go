@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/bascule/bascule/internal/clock"
 	"github.com/bascule/bascule/internal/sqlstore"
 )
 
@@ -84,10 +85,8 @@ func (r *Replacement) tryLock(ctx context.Context) (bool, error) {
 		if time.Now().After(deadline) {
 			return false, nil
 		}
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, 100*time.Millisecond) {
 			return false, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
