@@ -103,18 +103,20 @@ func (a *API) livechatValues(it *livechat.Item, twice bool) *envelope {
 // operator named "Anna1234") would be replaced by what it decodes to. A zero-width space is
 // outside atob's alphabet.
 func dyduSafe(s string) string {
-	if secondDecodeKeeps(s) {
+	if _, decoded := chatboxSecondDecode(s); !decoded {
 		return s
 	}
 	return s + "\u200b"
 }
 
-// secondDecodeKeeps reports whether the browser's atob plus a UTF-8 check fails on s (so the
-// dydu chatbox keeps s). atob is "forgiving base64": ASCII whitespace is ignored, one or two
-// '=' may end a length multiple of 4, and a length of 1 modulo 4 is an error.
-func secondDecodeKeeps(s string) bool {
+// chatboxSecondDecode is what the dydu chatbox makes of a string value with its second
+// decoding: the browser's atob, then a UTF-8 check. It returns the decoded text and true, or
+// s and false when either step fails (the chatbox then keeps s). atob is "forgiving base64":
+// ASCII whitespace is ignored, one or two '=' may end a length multiple of 4, and a length of
+// 1 modulo 4 is an error.
+func chatboxSecondDecode(s string) (string, bool) {
 	if s == "" {
-		return true // decodes to itself
+		return s, false // decodes to itself
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -129,11 +131,14 @@ func secondDecodeKeeps(s string) bool {
 		t = strings.TrimSuffix(strings.TrimSuffix(t, "="), "=")
 	}
 	if len(t)%4 == 1 {
-		return true
+		return s, false
 	}
 	// Like atob, Go's (non-strict) decoder ignores the unused bits of the last character.
 	dec, err := base64.RawStdEncoding.DecodeString(t)
-	return err != nil || !utf8.Valid(dec)
+	if err != nil || !utf8.Valid(dec) {
+		return s, false
+	}
+	return string(dec), true
 }
 
 // typing is chat/typing/<bot> (§11.3): the visitor types (content is what, base64).

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bascule/bascule"
 	"github.com/bascule/bascule/bus"
@@ -70,27 +69,10 @@ func dyduValues(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
 	v := decodeAll(t, env.Values).(map[string]any)
 	for k, x := range v {
 		if s, ok := x.(string); ok {
-			v[k] = strings.TrimSuffix(secondDecode(s), "\u200b")
+			v[k] = strings.TrimSuffix(chatapi.SecondDecode(s), "\u200b")
 		}
 	}
 	return v
-}
-
-// secondDecode is the dydu chatbox's "fromBase64": atob and a UTF-8 check, the input itself
-// when either fails.
-func secondDecode(s string) string {
-	t := strings.NewReplacer(" ", "", "\t", "", "\n", "", "\f", "", "\r", "").Replace(s)
-	if len(t)%4 == 0 {
-		t = strings.TrimSuffix(strings.TrimSuffix(t, "="), "=")
-	}
-	if len(t)%4 == 1 {
-		return s
-	}
-	b, err := base64.RawStdEncoding.DecodeString(t)
-	if err != nil || !utf8.Valid(b) {
-		return s
-	}
-	return string(b)
 }
 
 // pollBody is chat/poll/last's raw body, exactly as the dydu chatbox joins it (§4.2, §11.3).

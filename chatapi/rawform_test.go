@@ -1,7 +1,6 @@
 package chatapi
 
 import (
-	"encoding/base64"
 	"maps"
 	"strings"
 	"testing"
@@ -72,28 +71,6 @@ func FuzzParseRawForm(f *testing.F) {
 	})
 }
 
-// jsSecondDecode is the dydu chatbox's second decoding (§5.2): atob, then a UTF-8 check; the
-// input when either fails.
-func jsSecondDecode(s string) string {
-	t := strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" \t\n\f\r", r) {
-			return -1
-		}
-		return r
-	}, s)
-	if len(t)%4 == 0 {
-		t = strings.TrimSuffix(strings.TrimSuffix(t, "="), "=")
-	}
-	if len(t)%4 == 1 {
-		return s
-	}
-	b, err := base64.RawStdEncoding.DecodeString(t)
-	if err != nil || !utf8.Valid(b) {
-		return s
-	}
-	return string(b)
-}
-
 // TestDyduSafe: what livechatValues sends survives the dydu chatbox's second decoding, short
 // ASCII texts included; the marker is added only when needed.
 func TestDyduSafe(t *testing.T) {
@@ -112,7 +89,7 @@ func TestDyduSafe(t *testing.T) {
 		if marked := got != tc.in; marked != tc.marked {
 			t.Errorf("dyduSafe(%q) marked %v, want %v", tc.in, marked, tc.marked)
 		}
-		if back := strings.TrimSuffix(jsSecondDecode(got), "\u200b"); back != tc.in {
+		if back := strings.TrimSuffix(SecondDecode(got), "\u200b"); back != tc.in {
 			t.Errorf("%q comes out of the second decoding as %q", tc.in, back)
 		}
 	}
