@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,13 +88,7 @@ func (r *rig) options(t *testing.T, lines ...string) string {
 	t.Helper()
 	text := strings.Join(lines, "\n") + "\n"
 	text = strings.NewReplacer("{port}", fmt.Sprint(r.proxy.Port), "{user}", r.proxy.User, "{password}", r.proxy.Password).Replace(text)
-	tmp := r.path + ".new"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, r.path); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReplaceFile(t, r.path, text)
 	return text
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bascule/bascule/internal/testenv"
 )
 
 // syncBuffer collects log output written from the watcher's goroutine.
@@ -31,18 +33,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	// Written aside and renamed, as configuration tools do, so no reader sees half a file.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestLoadMissingFileMeansNoProxy(t *testing.T) {
 	w, err := Load(filepath.Join(t.TempDir(), "options.env"), nil)
 	if err != nil {
@@ -58,7 +48,7 @@ func TestLoadMissingFileMeansNoProxy(t *testing.T) {
 
 func TestLoadRefusesABadFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "options.env")
-	writeFile(t, path, "http.proxyHost=*\n")
+	testenv.ReplaceFile(t, path, "http.proxyHost=*\n")
 	w, err := Load(path, nil)
 	var pe *ParseError
 	if w != nil || !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), path+":1: http.proxyHost: ") {
@@ -68,7 +58,7 @@ func TestLoadRefusesABadFile(t *testing.T) {
 
 func TestReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "options.env")
-	writeFile(t, path, "http.proxyHost=first\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
+	testenv.ReplaceFile(t, path, "http.proxyHost=first\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
 	var logs syncBuffer
 	w, err := Load(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
@@ -77,7 +67,7 @@ func TestReload(t *testing.T) {
 	gen := w.current().n
 
 	// A good file replaces the settings.
-	writeFile(t, path, "http.proxyHost=second\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
+	testenv.ReplaceFile(t, path, "http.proxyHost=second\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
 	if err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +79,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// A bad file is refused as a whole; the previous settings stay.
-	writeFile(t, path, "http.proxyHost=third\nhttp.proxyPort=99999\n")
+	testenv.ReplaceFile(t, path, "http.proxyHost=third\nhttp.proxyPort=99999\n")
 	err = w.Reload()
 	if err == nil || err.Error() != path+`:2: http.proxyPort: "99999" is not a port: use a number from 1 to 65535` {
 		t.Fatalf("bad reload: %v", err)
@@ -110,7 +100,7 @@ func TestReload(t *testing.T) {
 
 	// Same settings (a comment added): nothing to change, and the refusal is forgotten.
 	gen = w.current().n
-	writeFile(t, path, "# edited\nhttp.proxyHost=second\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
+	testenv.ReplaceFile(t, path, "# edited\nhttp.proxyHost=second\nhttp.proxyUser=u\nhttp.proxyPassword=secret\n")
 	if err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +133,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	writeFile(t, path, "https.proxyHost=created\n")
+	testenv.ReplaceFile(t, path, "https.proxyHost=created\n")
 	waitFor("file created", func(s *ProxySettings) bool { return s.HTTPS != nil && s.HTTPS.Host == "created" })
 
 	// An edit in place, same size: the modification time tells.
@@ -154,7 +144,7 @@ func TestWatchFollowsTheFile(t *testing.T) {
 	waitFor("file edited in place", func(s *ProxySettings) bool { return s.HTTPS != nil && s.HTTPS.Host == "modifie" })
 
 	// A bad file is refused once (not every poll) and the settings stay.
-	writeFile(t, path, "https.proxyHost=bad host\n")
+	testenv.ReplaceFile(t, path, "https.proxyHost=bad host\n")
 	for deadline := time.Now().Add(5 * time.Second); w.Status().LastError == ""; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("bad file not noticed")

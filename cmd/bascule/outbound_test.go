@@ -149,7 +149,7 @@ func TestWebServiceAnswersThroughTheProxy(t *testing.T) {
 	// options.env appears: the file watch applies it, no SIGHUP, no restart.
 	optionsPath := filepath.Join(srv.Home, ".bascule", "options.env")
 	good := fmt.Sprintf("http.proxyHost=127.0.0.1\nhttp.proxyPort=%d\nhttp.proxyUser=alice\nhttp.proxyPassword=s3cret\nhttp.nonProxyHosts=localhost\n", proxy.Port)
-	replaceFile(t, optionsPath, good)
+	testenv.ReplaceFile(t, optionsPath, good)
 	waitProxy(t, srv, "the proxy from the file watch", func(s outbound.Status) bool { return s.Settings.HTTP != nil })
 	expect(v.ask("What is the weather forecast?", `{"city": "Paris"}`), "<p>21 °C in Paris</p>")
 	if received, fwd := forwarded(svc.URL + "/weather/Paris"); !received || !fwd {
@@ -192,9 +192,9 @@ func TestWebServiceAnswersThroughTheProxy(t *testing.T) {
 	// The right password again, then a broken file: refused with its line, and the previous
 	// settings stay active.
 	wrong, _ := proxyStatus(t, srv)
-	replaceFile(t, optionsPath, good)
+	testenv.ReplaceFile(t, optionsPath, good)
 	waitProxy(t, srv, "the good file again", func(s outbound.Status) bool { return s.LoadedAt.After(wrong.LoadedAt) })
-	replaceFile(t, optionsPath, good+"http.proxyPort = 3128\n")
+	testenv.ReplaceFile(t, optionsPath, good+"http.proxyPort = 3128\n")
 	waitProxy(t, srv, "the broken file refused", func(s outbound.Status) bool { return s.LastError != "" })
 	if st, _ := proxyStatus(t, srv); st.LastError != optionsPath+":6: http.proxyPort: no spaces around '=' (write http.proxyPort=value)" ||
 		st.Settings.HTTP == nil || st.LastErrorAt.IsZero() {
@@ -203,22 +203,6 @@ func TestWebServiceAnswersThroughTheProxy(t *testing.T) {
 	expect(v.ask("What is the weather forecast?", `{"city": "Dijon"}`), "<p>21 °C in Dijon</p>")
 	if received, fwd := forwarded(svc.URL + "/weather/Dijon"); !received || !fwd {
 		t.Fatalf("the previous settings must stay active: tinyproxy received=%v forwarded=%v", received, fwd)
-	}
-}
-
-// replaceFile writes a file the way editors and configuration tools do: a new file renamed
-// over the old one.
-func replaceFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
 	}
 }
 
