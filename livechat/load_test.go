@@ -159,14 +159,18 @@ admin:
 		t.Fatalf("%d dialogs with an operator, want %d", len(owner), dialogs)
 	}
 
-	// record notes the arrival of the operator's messages in a chatbox.
+	// record notes the arrival of the operator's messages in a chatbox, and moves its cursor
+	// past them.
 	record := func(v *visitor, values map[string]string) {
+		var c int64
+		fmt.Sscan(values["pollUpdatedInteractionDate"], &c)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.cursor = max(v.cursor, c)
 		if text := values["text"]; strings.HasPrefix(text, "<p>m ") {
-			v.mu.Lock()
 			if _, seen := v.got[text]; !seen {
 				v.got[text] = time.Now()
 			}
-			v.mu.Unlock()
 		}
 	}
 
@@ -247,11 +251,6 @@ admin:
 				if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 					values, err := loadgen.DecodeValues([]byte(data))
 					if err == nil {
-						var c int64
-						fmt.Sscan(values["pollUpdatedInteractionDate"], &c)
-						v.mu.Lock()
-						v.cursor = max(v.cursor, c)
-						v.mu.Unlock()
 						record(v, values)
 					}
 				}
@@ -276,11 +275,6 @@ admin:
 					raw, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					if values, err := loadgen.DecodeValues(raw); err == nil && len(values) > 0 {
-						var c int64
-						fmt.Sscan(values["pollUpdatedInteractionDate"], &c)
-						v.mu.Lock()
-						v.cursor = max(v.cursor, c)
-						v.mu.Unlock()
 						record(v, values)
 					}
 				}

@@ -69,6 +69,16 @@ func TestKnowledgeBaseContent(t *testing.T) {
 // TestGroupTermsMatchSomething: a term made only of stop words would never match, and would
 // silently make its group weaker than its author thinks.
 func TestGroupTermsMatchSomething(t *testing.T) {
+	eachGroupTerm(func(g bascule.MatchingGroup, lang, term string) {
+		if len(engine.Normalize(term, lang)) == 0 && len(bascule.GroupRefs(term)) == 0 {
+			t.Errorf("group %s/%s: term %q is only stop words", g.Name, lang, term)
+		}
+	})
+}
+
+// eachGroupTerm calls f with every term of the sample bot's matching groups, in each language
+// the group applies to.
+func eachGroupTerm(f func(g bascule.MatchingGroup, lang, term string)) {
 	kb := samplebot.KnowledgeBase()
 	for _, g := range kb.Groups {
 		langs := []string{g.Language}
@@ -77,9 +87,7 @@ func TestGroupTermsMatchSomething(t *testing.T) {
 		}
 		for _, lang := range langs {
 			for _, term := range g.Terms {
-				if len(engine.Normalize(term, lang)) == 0 && len(bascule.GroupRefs(term)) == 0 {
-					t.Errorf("group %s/%s: term %q is only stop words", g.Name, lang, term)
-				}
+				f(g, lang, term)
 			}
 		}
 	}
@@ -90,21 +98,12 @@ func TestGroupTermsMatchSomething(t *testing.T) {
 // member of the group.
 func TestGroupTermsKeepTheirMeaning(t *testing.T) {
 	negations := map[string]bool{"pas": true, "plus": true, "jamais": true, "rien": true, "non": true, "not": true, "no": true, "never": true}
-	kb := samplebot.KnowledgeBase()
-	for _, g := range kb.Groups {
-		langs := []string{g.Language}
-		if g.Language == "" {
-			langs = kb.Bot.Languages
+	eachGroupTerm(func(g bascule.MatchingGroup, lang, term string) {
+		several := len(strings.FieldsFunc(term, func(r rune) bool { return !unicode.IsLetter(r) })) > 1
+		if n := engine.Normalize(term, lang); several && len(n) == 1 && negations[n[0]] {
+			t.Errorf("group %s/%s: term %q is only the negation %q", g.Name, lang, term, n[0])
 		}
-		for _, lang := range langs {
-			for _, term := range g.Terms {
-				several := len(strings.FieldsFunc(term, func(r rune) bool { return !unicode.IsLetter(r) })) > 1
-				if n := engine.Normalize(term, lang); several && len(n) == 1 && negations[n[0]] {
-					t.Errorf("group %s/%s: term %q is only the negation %q", g.Name, lang, term, n[0])
-				}
-			}
-		}
-	}
+	})
 }
 
 func TestKnowledgeBaseIsFresh(t *testing.T) {
