@@ -111,7 +111,7 @@ func (p *presence) absent(now time.Time, grace time.Duration) []string {
 	return out
 }
 
-// lastSeen returns when an operator's desk was last seen here (zero: never).
+// operatorLastSeen returns when an operator's desk was last seen here (zero: never).
 func (p *presence) operatorLastSeen(login string) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
