@@ -61,12 +61,16 @@ func runBench(ctx context.Context, args []string, s *stdio) error {
 		ratio = talk.PerSecond / hz.PerSecond
 	}
 	if *asJSON {
-		return json.NewEncoder(s.out).Encode(map[string]any{"talk": talk, "healthz": hz, "ratio": ratio, "concurrency": *conc, "targets": targets})
+		if err := json.NewEncoder(s.out).Encode(map[string]any{"talk": talk, "healthz": hz, "ratio": ratio, "concurrency": *conc, "targets": targets}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(s.out, "bascule bench: %s, %d concurrent visitors, %s per phase, %d dialogs\n", *target, *conc, *dur, talk.Dialogs)
+		fmt.Fprintln(s.out, talk)
+		fmt.Fprintln(s.out, hz)
+		fmt.Fprintf(s.out, "ratio talk/healthz: %.2f (requests per second, same server, same run)\n", ratio)
 	}
-	fmt.Fprintf(s.out, "bascule bench: %s, %d concurrent visitors, %s per phase, %d dialogs\n", *target, *conc, *dur, talk.Dialogs)
-	fmt.Fprintln(s.out, talk)
-	fmt.Fprintln(s.out, hz)
-	fmt.Fprintf(s.out, "ratio talk/healthz: %.2f (requests per second, same server, same run)\n", ratio)
+	// A run that got no answer is a failure in either form: scripts read the exit code.
 	if talk.Requests == 0 {
 		return &exitError{code: 1, err: fmt.Errorf("no question was answered: is the server at %s serving bot %s?", *target, *bot)}
 	}
