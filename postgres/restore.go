@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,8 +112,8 @@ func (r *Replacement) Current(ctx context.Context) (*sqlstore.FeedState, error) 
 
 // Schema implements dump.Database.
 func (r *Replacement) Schema() int {
-	files, _ := fs.Glob(Migrations(), "*.sql")
-	return len(files)
+	n, _ := sqlstore.LatestSchema(Migrations()) // Open has checked the embedded migrations
+	return n
 }
 
 // Create implements dump.Database: the new tables, migrated, in a schema of their own.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,8 +73,8 @@ func (r *Replacement) Current(ctx context.Context) (*sqlstore.FeedState, error) 
 
 // Schema is the schema version a new database gets: the last migration of this binary.
 func (r *Replacement) Schema() int {
-	files, _ := fs.Glob(Migrations(), "*.sql")
-	return len(files)
+	n, _ := sqlstore.LatestSchema(Migrations()) // Open has checked the embedded migrations
+	return n
 }
 
 // Create makes the new, empty database (schema migrated) and returns a Loader into it. It is

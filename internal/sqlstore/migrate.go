@@ -15,19 +15,11 @@ import (
 // database has not seen, each in its own transaction with the new version. It refuses a
 // database whose schema is newer than the binary: an older binary would misread it.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect, migrations fs.FS) (int, error) {
-	files, err := fs.Glob(migrations, "*.sql")
+	files, err := migrationFiles(migrations)
 	if err != nil {
 		return 0, err
 	}
-	slices.Sort(files)
-	latest := 0
-	for i, f := range files {
-		n, err := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])
-		if err != nil || n != i+1 {
-			return 0, fmt.Errorf("migration %s: files must be numbered 0001, 0002... without gaps", f)
-		}
-		latest = n
-	}
+	latest := len(files)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"); err != nil {
 		return 0, fmt.Errorf("create schema_version: %w", err)
 	}
@@ -62,4 +54,27 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, migrations fs.FS) (int,
 		}
 	}
 	return current, nil
+}
+
+// LatestSchema is the schema version the migrations lead to: the number of the last one.
+func LatestSchema(migrations fs.FS) (int, error) {
+	files, err := migrationFiles(migrations)
+	return len(files), err
+}
+
+// migrationFiles lists the migrations in order, checking that they are numbered 0001, 0002...
+// without gaps: the schema version is then the number of files applied.
+func migrationFiles(migrations fs.FS) ([]string, error) {
+	files, err := fs.Glob(migrations, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	for i, f := range files {
+		n, err := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])
+		if err != nil || n != i+1 {
+			return nil, fmt.Errorf("migration %s: files must be numbered 0001, 0002... without gaps", f)
+		}
+	}
+	return files, nil
 }
