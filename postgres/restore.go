@@ -162,12 +162,12 @@ func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) er
 	}
 	defer tx.Rollback()
 	// The schema's tables, and its functions (a trigger's), go in place of the store's.
-	tables, err := names(ctx, tx, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = $1", r.tmp)
+	tables, err := sqlstore.ScanStrings(tx.QueryContext(ctx, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = $1", r.tmp))
 	if err != nil {
 		return err
 	}
-	funcs, err := names(ctx, tx, "SELECT quote_ident(proname) || '(' || pg_get_function_identity_arguments(oid) || ')' "+
-		"FROM pg_proc WHERE pronamespace = to_regnamespace($1)", r.tmp)
+	funcs, err := sqlstore.ScanStrings(tx.QueryContext(ctx, "SELECT quote_ident(proname) || '(' || pg_get_function_identity_arguments(oid) || ')' "+
+		"FROM pg_proc WHERE pronamespace = to_regnamespace($1)", r.tmp))
 	if err != nil {
 		return err
 	}
@@ -191,24 +191,6 @@ func (r *Replacement) Commit(ctx context.Context, check func(*sqlstore.Store) er
 		return err
 	}
 	return tx.Commit()
-}
-
-// names runs a query of one text column.
-func names(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // moveIdentities moves every identity column's sequence past the numbers the dump gave

@@ -71,21 +71,9 @@ func (s *Store) RecentTypes(ctx context.Context, dialogID string, n int) ([]stri
 	if e, ok := s.dialogs.get(dialogID); ok && e.recent != nil && (len(e.recent) >= n || len(e.recent) == e.lastN) {
 		return e.recent[max(0, len(e.recent)-n):], nil
 	}
-	rows, err := s.query(ctx, "SELECT type FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?) ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var types []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		types = append(types, t)
-	}
+	types, err := ScanStrings(s.query(ctx, "SELECT type FROM interactions WHERE dialog_seq = (SELECT seq FROM dialogs WHERE id = ?) ORDER BY n DESC, at DESC, id DESC LIMIT ?", dialogID, n))
 	slices.Reverse(types)
-	return types, rows.Err()
+	return types, err
 }
 
 // Variables implements bascule.DialogStore.
@@ -507,21 +495,8 @@ func (s *Store) EraseClient(ctx context.Context, e *bascule.ClientErasure) (int,
 // erasure (the client and the dialog ids, which are random and carry no personal data) so
 // that copies still travelling from the peer are refused when they arrive.
 func (t *Tx) eraseClient(e *bascule.ClientErasure) (int, error) {
-	rows, err := t.query("SELECT id FROM dialogs WHERE bot_id = ? AND client_id = ? AND started_at < ?", e.BotID, e.ClientID, bascule.Millis(e.Before))
+	ids, err := ScanStrings(t.query("SELECT id FROM dialogs WHERE bot_id = ? AND client_id = ? AND started_at < ?", e.BotID, e.ClientID, bascule.Millis(e.Before)))
 	if err != nil {
-		return 0, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

@@ -413,6 +413,24 @@ func getJSON[T any](ctx context.Context, s *Store, query, what string, args ...a
 	return v, nil
 }
 
+// ScanStrings reads a query of one text column, closing its rows; it takes the query's
+// results as they come: ScanStrings(tx.QueryContext(...)).
+func ScanStrings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func scanJSON[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
 	var out []T
